@@ -1,0 +1,31 @@
+# The two commands of the README, and what CI runs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint venv k8s-binaries bench
+
+$(BIN)/report-exporter: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+venv: $(BIN)/report-exporter
+
+## demo: install, then run the main job on the bundled sample cluster into ./demo
+demo: venv
+	$(BIN)/report-exporter run --sample --out demo
+
+## k8s-binaries: build (first time, several minutes) or reuse kube-apiserver, etcd and kubectl
+k8s-binaries:
+	bash scripts/k8s/ensure-binaries.sh
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## test: lint, type-check and every test, including those against a real kube-apiserver
+test: venv k8s-binaries lint
+	$(BIN)/python -m pytest -q

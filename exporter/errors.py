@@ -1,0 +1,41 @@
+"""Error types with messages for a person, and the exit codes scripts rely on.
+
+Every error the CLI prints is one line: what failed, the key, URL or kind involved (never a secret), and what to do.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Documented exit codes (README, `report-exporter --help`)."""
+
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    PARTIAL = 3
+
+
+class ExporterError(Exception):
+    """Base of every error the CLI reports as one line."""
+
+    exit_code: ExitCode = ExitCode.FAILED
+
+
+class ConfigError(ExporterError):
+    """A setting is missing or wrong; nothing was done."""
+
+    exit_code = ExitCode.USAGE
+
+
+class KubeError(ExporterError):
+    """The Kubernetes API could not be used at all (unreachable, 401, bad kubeconfig)."""
+
+
+class KindFailedError(ExporterError):
+    """One report kind could not be listed completely; other kinds go on."""
+
+
+class RunDirError(ExporterError):
+    """A run directory is missing, incomplete or does not match its manifest."""

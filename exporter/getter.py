@@ -1,0 +1,289 @@
+"""The getter: every catalog kind from the cluster (or from files) into a new run directory, manifest last.
+
+A kind that fails does not stop the others: it is recorded as `failed` with its error and whatever was listed
+before the failure stays on disk for inspection. Only credentials that do not work, or an API that cannot be
+reached at all, stop a run before it starts; an API lost half-way marks the remaining kinds failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from exporter import __version__, catalog, normalize, selectors
+from exporter.catalog import ReportKind
+from exporter.config import FilterSettings, KubeSettings, Settings
+from exporter.errors import ExitCode, KubeError
+from exporter.filesource import FileScan, iter_report_objects
+from exporter.kube import discovery, listing
+from exporter.kube.api import ApiStatusError, KubeApi, connect
+from exporter.progress import Reporter
+from exporter.rundir import layout
+from exporter.rundir.manifest import KindResult, KindStatus, RunInfo, build_manifest
+from exporter.rundir.writer import KindWriter, write_manifest
+
+
+@dataclass(frozen=True)
+class GetResult:
+    run_dir: Path
+    manifest: dict[str, Any]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return exit_code_for(self.manifest)
+
+
+def exit_code_for(manifest: Mapping[str, Any]) -> ExitCode:
+    """OK when complete; FAILED when no kind could be listed although some were served; else PARTIAL."""
+    if manifest["status"] == "complete":
+        return ExitCode.OK
+    attempted = [entry for entry in manifest["kinds"] if entry["status"] != KindStatus.ABSENT]
+    if attempted and all(entry["status"] == KindStatus.FAILED for entry in attempted):
+        return ExitCode.FAILED
+    return ExitCode.PARTIAL
+
+
+def get_from_cluster(
+    settings: Settings,
+    out_dir: Path,
+    reporter: Reporter,
+    *,
+    connector: Callable[[KubeSettings], KubeApi] = connect,
+) -> GetResult:
+    """List every selected kind from the Kubernetes API into `out_dir/<run_id>/`."""
+    started = datetime.now(UTC)
+    api = connector(settings.kube)
+    try:
+        version = discovery.server_version(api)
+        kinds = catalog.select(settings.filters.kinds, settings.filters.exclude_kinds)
+        availability = discovery.discover(api, kinds)
+        run_dir = _new_run_dir(out_dir, started)
+        reporter.info(
+            f"run {run_dir.name}: listing {len(kinds)} kinds from {api.server}",
+            event="run_started",
+            run_id=run_dir.name,
+            run_dir=str(run_dir),
+        )
+        results: list[KindResult] = []
+        lost: str | None = None
+        for kind in kinds:
+            state = availability[kind]
+            if lost is not None:
+                result = KindResult(kind, KindStatus.FAILED, error=f"not listed: {lost}")
+            elif state.error is not None:
+                result = KindResult(kind, KindStatus.FAILED, error=state.error)
+            elif not state.served:
+                result = KindResult(kind, KindStatus.ABSENT)
+            else:
+                result, lost = _collect_kind(api, kind, run_dir, settings, reporter)
+            _report_result(reporter, result)
+            results.append(result)
+    finally:
+        api.close()
+    info = RunInfo(
+        run_id=run_dir.name,
+        cluster=settings.cluster,
+        started_at=started,
+        finished_at=datetime.now(UTC),
+        exporter_version=__version__,
+        kubernetes_version=version,
+        source={"type": "kubernetes", "server": api.server},
+        filters=_filters_record(settings.filters),
+    )
+    return _finish(run_dir, info, results)
+
+
+def get_from_files(settings: Settings, source: Path, out_dir: Path, reporter: Reporter) -> GetResult:
+    """Read report objects from files into `out_dir/<run_id>/`; kinds the files do not hold are `absent`."""
+    started = datetime.now(UTC)
+    kinds = catalog.select(settings.filters.kinds, settings.filters.exclude_kinds)
+    matches = selectors.parse(settings.filters.label_selector)
+    run_dir = _new_run_dir(out_dir, started)
+    reporter.info(
+        f"run {run_dir.name}: reading reports from {source}",
+        event="run_started",
+        run_id=run_dir.name,
+        run_dir=str(run_dir),
+    )
+    sinks: dict[ReportKind, _KindSink] = {}
+    scan = FileScan()
+    try:
+        for kind, obj in iter_report_objects(source, scan):
+            if kind not in kinds or not matches(_labels(obj)):
+                continue
+            if kind not in sinks:
+                sinks[kind] = _KindSink(run_dir, kind, settings.filters, reporter, only_namespaces=True)
+            sinks[kind].accept(obj)
+    finally:
+        results = [
+            sinks[kind].finish(KindStatus.COMPLETE) if kind in sinks else KindResult(kind, KindStatus.ABSENT)
+            for kind in kinds
+        ]
+    for result in results:
+        _report_result(reporter, result)
+    for problem in scan.unreadable:
+        reporter.error(f"cannot read {problem}; fix or remove the file", event="unreadable_input")
+    if scan.ignored:
+        reporter.info(
+            f"ignored {sum(scan.ignored.values())} objects of kinds outside the catalog",
+            event="ignored_objects",
+            ignored=scan.ignored,
+        )
+    info = RunInfo(
+        run_id=run_dir.name,
+        cluster=settings.cluster,
+        started_at=started,
+        finished_at=datetime.now(UTC),
+        exporter_version=__version__,
+        kubernetes_version=None,
+        source={"type": "files", "path": str(source)},
+        filters=_filters_record(settings.filters),
+        ignored=scan.ignored,
+        unreadable=tuple(scan.unreadable),
+    )
+    return _finish(run_dir, info, results)
+
+
+class _KindSink:
+    """One kind's objects on their way to disk: normalised, filtered, de-duplicated, checked, written."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        kind: ReportKind,
+        filters: FilterSettings,
+        reporter: Reporter,
+        *,
+        only_namespaces: bool,
+    ) -> None:
+        self.kind = kind
+        self._writer = KindWriter(run_dir, kind)
+        self._include = set(filters.namespaces) if only_namespaces and kind.namespaced else set()
+        self._exclude = set(filters.exclude_namespaces) if kind.namespaced else set()
+        self._reporter = reporter
+        self.restarts = 0
+        self._reset()
+        reporter.kind_started(kind.plural)
+
+    def _reset(self) -> None:
+        self._seen: set[tuple[str, str]] = set()
+        self.malformed: list[str] = []
+
+    def accept(self, item: Any) -> None:
+        if not isinstance(item, Mapping):
+            self.malformed.append(f"a list item that is not an object ({type(item).__name__}) was skipped")
+            return
+        obj = normalize.normalize(self.kind, item)
+        metadata = obj["metadata"] if isinstance(obj.get("metadata"), Mapping) else {}
+        namespace = str(metadata.get("namespace") or "")
+        if namespace in self._exclude or (self._include and namespace not in self._include):
+            return
+        key = (namespace, str(metadata.get("name") or f"#{self._writer.objects}"))
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        if problems := normalize.problems(self.kind, obj):
+            self.malformed.append(f"{normalize.describe(obj)}: {'; '.join(problems)}")
+        self._writer.write(obj)
+
+    def page_done(self) -> None:
+        self._reporter.kind_advanced(self.kind.plural, self._writer.objects)
+
+    def restart(self) -> None:
+        self._writer.restart()
+        self.restarts += 1
+        self._reset()
+
+    def finish(self, status: KindStatus, error: str | None = None) -> KindResult:
+        written = self._writer.close()
+        return KindResult(self.kind, status, written, error, tuple(self.malformed), self.restarts)
+
+
+def _collect_kind(
+    api: KubeApi, kind: ReportKind, run_dir: Path, settings: Settings, reporter: Reporter
+) -> tuple[KindResult, str | None]:
+    """One kind, restarting on 410; returns its result and, if the API was lost, why."""
+    sink = _KindSink(run_dir, kind, settings.filters, reporter, only_namespaces=False)
+    full_spec = kind.list_omits_payload
+    while True:
+        try:
+            _list_into(api, kind, sink, settings, full_spec=full_spec)
+            return sink.finish(KindStatus.COMPLETE), None
+        except listing.ListExpiredError:
+            if sink.restarts >= settings.kube.max_list_restarts:
+                error = f"the list expired (410 Gone) {sink.restarts + 1} times; raise kube.page_size or retry"
+                return sink.finish(KindStatus.FAILED, error), None
+            sink.restart()
+        except ApiStatusError as exc:
+            if full_spec and listing.refuses_full_spec(exc):
+                full_spec = False  # a CRD or an older storage: list plainly, GET what lacks its report
+                sink.restart()
+                continue
+            return sink.finish(KindStatus.FAILED, _failure_message(kind, exc)), None
+        except KubeError as exc:
+            return sink.finish(KindStatus.FAILED, str(exc)), str(exc)
+
+
+def _list_into(api: KubeApi, kind: ReportKind, sink: _KindSink, settings: Settings, *, full_spec: bool) -> None:
+    namespaces: Iterable[str | None] = (
+        settings.filters.namespaces if settings.filters.namespaces and kind.namespaced else [None]
+    )
+    for namespace in namespaces:
+        query = listing.ListQuery(
+            kind, settings.kube.page_size, settings.filters.label_selector, namespace, full_spec=full_spec
+        )
+        for listed in listing.iter_pages(api, query):
+            page = (
+                listing.fill_payloads(api, kind, listed, concurrency=settings.kube.fetch_concurrency)
+                if kind.list_omits_payload
+                else listed
+            )
+            for item in page:
+                sink.accept(item)
+            sink.page_done()
+
+
+def _failure_message(kind: ReportKind, exc: ApiStatusError) -> str:
+    if exc.status == 403:
+        verb = "list" if exc.path.endswith(f"/{kind.plural}") else "get"
+        return (
+            f"forbidden to {verb} {kind.resource}: the exporter's identity lacks the RBAC verb {verb!r} on "
+            f"resource {kind.plural!r} in API group {kind.group!r}; apply cronjob/rbac.yaml ({exc.message})"
+        )
+    return f"listing {kind.resource} failed: {exc}"
+
+
+def _report_result(reporter: Reporter, result: KindResult) -> None:
+    objects = result.written.objects if result.written else 0
+    detail = result.error or ""
+    if result.malformed:
+        detail = (detail + "; " if detail else "") + (
+            f"{len(result.malformed)} malformed objects kept (first: {result.malformed[0]})"
+        )
+    reporter.kind_finished(result.kind.plural, result.status.value, objects, detail)
+
+
+def _finish(run_dir: Path, info: RunInfo, results: list[KindResult]) -> GetResult:
+    manifest = build_manifest(info, results)
+    write_manifest(run_dir, manifest)
+    return GetResult(run_dir, manifest)
+
+
+def _new_run_dir(out_dir: Path, started: datetime) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = out_dir / layout.new_run_id(started)
+    run_dir.mkdir()
+    return run_dir
+
+
+def _labels(obj: Mapping[str, Any]) -> dict[str, str]:
+    metadata = obj.get("metadata")
+    labels = metadata.get("labels") if isinstance(metadata, Mapping) else None
+    return {str(key): str(value) for key, value in labels.items()} if isinstance(labels, Mapping) else {}
+
+
+def _filters_record(filters: FilterSettings) -> dict[str, Any]:
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in filters.model_dump().items()}

@@ -1,0 +1,1 @@
+"""The Kubernetes source: connect, discover which catalog kinds are served, list them page by page."""

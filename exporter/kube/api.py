@@ -1,0 +1,157 @@
+"""A thin, raw JSON client over the official kubernetes client's connection handling.
+
+The kubernetes package does what is hard to get right (kubeconfig, contexts, exec and token plugins, in-cluster
+service account, TLS); its typed models are skipped: pages are fetched raw (`_preload_content=False`) and parsed
+with `json`, which keeps a page of large custom resources cheap and avoids the models' dict conversions.
+
+Retries of 429 (honouring Retry-After), 5xx and connection errors are urllib3's `Retry`, installed in the
+client's pool manager, not a loop of our own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import urllib3
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from exporter.config import KubeSettings
+from exporter.errors import KubeError
+
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+BACKOFF_MAX_SECONDS = 30.0
+
+
+@dataclass
+class ApiStatusError(Exception):
+    """A non-2xx answer after retries, with the fields of the API's Status object."""
+
+    status: int
+    reason: str
+    message: str
+    path: str
+
+    def __str__(self) -> str:
+        return f"HTTP {self.status} {self.reason} on GET {self.path}: {self.message}"
+
+
+class KubeApi:
+    """GETs JSON documents from one API server."""
+
+    def __init__(self, api_client: k8s_client.ApiClient, *, timeout: float) -> None:
+        self._client = api_client
+        self._timeout = timeout
+
+    @property
+    def server(self) -> str:
+        return str(self._client.configuration.host)
+
+    def get_json(self, path: str, query: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+        """GET `path` and parse the body; raises ApiStatusError or KubeError (unreachable)."""
+        try:
+            response = self._client.call_api(
+                path,
+                "GET",
+                query_params=list(query),
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _return_http_data_only=True,
+                _request_timeout=self._timeout,
+            )
+            body = response.data
+        except ApiException as exc:
+            if exc.status == 0:  # the client's wrapper for TLS errors
+                raise KubeError(f"TLS error talking to the Kubernetes API at {self.server}: {exc.reason}") from None
+            raise _status_error(exc, path) from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise KubeError(
+                f"cannot reach the Kubernetes API at {self.server} ({_root_cause(exc)}); "
+                "check the kubeconfig/context, the network policy and that the API server is up"
+            ) from None
+        try:
+            document = json.loads(body)
+        except ValueError:
+            raise KubeError(f"the Kubernetes API at {self.server} answered GET {path} with non-JSON") from None
+        if not isinstance(document, dict):
+            raise KubeError(f"the Kubernetes API at {self.server} answered GET {path} with a non-object")
+        return document
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def connect(settings: KubeSettings) -> KubeApi:
+    """An API client in-cluster (service account) or from a kubeconfig and context, with retries installed."""
+    configuration = k8s_client.Configuration()
+    try:
+        if _use_in_cluster(settings):
+            k8s_config.load_incluster_config(client_configuration=configuration)
+        else:
+            k8s_config.load_kube_config(
+                config_file=str(settings.kubeconfig) if settings.kubeconfig else None,
+                context=settings.context,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+    except (ConfigException, OSError, TypeError) as exc:
+        raise KubeError(
+            f"cannot load Kubernetes credentials: {_one_line(str(exc))}; set KUBECONFIG or kube.kubeconfig "
+            "(and kube.context), or run in a pod with a service account"
+        ) from None
+    configuration.retries = urllib3.Retry(
+        total=settings.retries,
+        connect=settings.retries,
+        read=settings.retries,
+        status=settings.retries,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=frozenset({"GET"}),
+        backoff_factor=settings.backoff_factor,
+        backoff_max=BACKOFF_MAX_SECONDS,
+        backoff_jitter=0.2 if settings.backoff_factor else 0.0,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+    configuration.connection_pool_maxsize = max(4, settings.fetch_concurrency + 1)
+    return KubeApi(k8s_client.ApiClient(configuration), timeout=settings.request_timeout)
+
+
+def _use_in_cluster(settings: KubeSettings) -> bool:
+    if settings.in_cluster is not None:
+        return settings.in_cluster
+    if settings.kubeconfig or settings.context:
+        return False
+    token = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and token.is_file()
+
+
+def _status_error(exc: ApiException, path: str) -> ApiStatusError:
+    """The Status object's message when the API sent one, else the HTTP reason and start of the body."""
+    reason = str(exc.reason or "")
+    message = ""
+    body = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else str(exc.body or "")
+    try:
+        status = json.loads(body)
+        if isinstance(status, dict):
+            message = str(status.get("message") or "")
+            reason = str(status.get("reason") or reason)
+    except ValueError:
+        message = _one_line(body)[:200]
+    return ApiStatusError(int(exc.status or 0), reason, message, path)
+
+
+def _root_cause(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    return _one_line(str(reason if reason is not None else exc))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

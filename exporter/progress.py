@@ -1,0 +1,163 @@
+"""What a run tells the person or the log collector watching it.
+
+On a terminal: a Rich progress display, one line per kind. Anywhere else (a CronJob's log): one JSON object per
+line, so log pipelines can index the fields. Both say the same things through one small interface, so the
+getter and uploader never know which one is listening.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import IO, Any, Protocol
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from exporter.config import LogFormat
+
+
+class Reporter(Protocol):
+    def kind_started(self, name: str) -> None: ...
+
+    def kind_advanced(self, name: str, objects: int) -> None: ...
+
+    def kind_finished(self, name: str, status: str, objects: int, detail: str = "") -> None: ...
+
+    def info(self, message: str, **fields: Any) -> None: ...
+
+    def warning(self, message: str, **fields: Any) -> None: ...
+
+    def error(self, message: str, **fields: Any) -> None: ...
+
+    def run_finished(self, manifest: Mapping[str, Any], run_dir: str, exit_code: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def make_reporter(log_format: LogFormat, stream: IO[str] | None = None) -> Reporter:
+    """Rich on a terminal (or when asked), JSON lines otherwise."""
+    target = stream if stream is not None else sys.stderr
+    use_rich = log_format is LogFormat.RICH or (log_format is LogFormat.AUTO and target.isatty())
+    return RichReporter(Console(file=target)) if use_rich else JsonReporter(target)
+
+
+class JsonReporter:
+    """One JSON object per line: `time`, `level`, `event`, `message` and event fields."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def _emit(self, level: str, event: str, message: str, **fields: Any) -> None:
+        record = {
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "level": level,
+            "event": event,
+            "message": message,
+            **fields,
+        }
+        self._stream.write(json.dumps(record, default=str) + "\n")
+        self._stream.flush()
+
+    def kind_started(self, name: str) -> None:
+        self._emit("info", "kind_started", f"listing {name}", kind=name)
+
+    def kind_advanced(self, name: str, objects: int) -> None:
+        """Pages are not logged one by one: a CronJob log wants outcomes, not a ticker."""
+
+    def kind_finished(self, name: str, status: str, objects: int, detail: str = "") -> None:
+        level = "error" if status == "failed" else "warning" if detail else "info"
+        message = f"{name}: {status}, {objects} objects" + (f": {detail}" if detail else "")
+        self._emit(level, "kind_finished", message, kind=name, status=status, objects=objects)
+
+    def info(self, message: str, **fields: Any) -> None:
+        self._emit("info", fields.pop("event", "info"), message, **fields)
+
+    def warning(self, message: str, **fields: Any) -> None:
+        self._emit("warning", fields.pop("event", "warning"), message, **fields)
+
+    def error(self, message: str, **fields: Any) -> None:
+        self._emit("error", fields.pop("event", "error"), message, **fields)
+
+    def run_finished(self, manifest: Mapping[str, Any], run_dir: str, exit_code: int) -> None:
+        total = sum(entry["objects"] for entry in manifest["kinds"])
+        level = "info" if exit_code == 0 else "error"
+        self._emit(
+            level,
+            "run_finished",
+            f"run {manifest['run_id']} {manifest['status']}: {total} objects in {run_dir}",
+            run_id=manifest["run_id"],
+            status=manifest["status"],
+            objects=total,
+            run_dir=run_dir,
+            exit_code=exit_code,
+        )
+
+    def close(self) -> None:
+        self._stream.flush()
+
+
+class RichReporter:
+    """A live progress line per kind, with warnings printed above it."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._progress = Progress(
+            SpinnerColumn(finished_text="[green]✓"),
+            TextColumn("{task.description:<40}"),
+            TextColumn("{task.fields[objects]:>8} objects"),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self._tasks: dict[str, TaskID] = {}
+        self._progress.start()
+
+    def kind_started(self, name: str) -> None:
+        self._tasks[name] = self._progress.add_task(name, total=None, objects=0, status="")
+
+    def kind_advanced(self, name: str, objects: int) -> None:
+        self._progress.update(self._tasks[name], objects=objects)
+
+    def kind_finished(self, name: str, status: str, objects: int, detail: str = "") -> None:
+        if name not in self._tasks:
+            self.kind_started(name)
+        colour = {"complete": "green", "absent": "dim", "failed": "red"}.get(status, "yellow")
+        self._progress.update(self._tasks[name], objects=objects, status=f"[{colour}]{status}[/]", total=1, completed=1)
+        if detail:
+            self._progress.console.print(f"[{colour}]{name}[/]: {detail}", markup=True, highlight=False)
+
+    def info(self, message: str, **fields: Any) -> None:
+        self._progress.console.print(message, highlight=False, markup=False)
+
+    def warning(self, message: str, **fields: Any) -> None:
+        self._progress.console.print(f"[yellow]warning:[/] {_escape(message)}", highlight=False)
+
+    def error(self, message: str, **fields: Any) -> None:
+        self._progress.console.print(f"[red]error:[/] {_escape(message)}", highlight=False)
+
+    def run_finished(self, manifest: Mapping[str, Any], run_dir: str, exit_code: int) -> None:
+        self._progress.stop()
+        table = Table(title=f"run {manifest['run_id']}: {manifest['status']}", title_justify="left")
+        for column, justify in (
+            ("kind", "left"),
+            ("status", "left"),
+            ("objects", "right"),
+            ("bytes", "right"),
+        ):
+            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        for entry in manifest["kinds"]:
+            table.add_row(entry["plural"], entry["status"], str(entry["objects"]), str(entry["bytes"]))
+        self._console.print(table)
+        self._console.print(f"run directory: {run_dir}", highlight=False)
+
+    def close(self) -> None:
+        self._progress.stop()
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", "\\[")

@@ -1,0 +1,105 @@
+"""The command line as users and scripts meet it: exit codes, stdout, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from exporter.cli import app
+from exporter.rundir import reader
+from tests.conftest import vulnerability_report
+from tests.kube_standin import KubeStandin
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("REPORT_EXPORTER_") or name == "KUBECONFIG":
+            monkeypatch.delenv(name)
+
+
+def test_get_sample_prints_only_the_run_directory_on_stdout(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["get", "--sample", "--out", str(tmp_path), "--log-format", "json"])
+    assert result.exit_code == 0, result.output
+    run_dir = Path(result.stdout.strip())
+    assert run_dir.parent == tmp_path
+    manifest = reader.read_manifest(run_dir)
+    assert manifest["status"] == "complete"
+    assert all(entry["status"] == "complete" for entry in manifest["kinds"]), "the sample holds every kind"
+    assert reader.verify(run_dir, manifest) == []
+
+
+def test_run_defaults_to_the_same_getter(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", "--sample", "--out", str(tmp_path / "runs"), "--log-format", "json"])
+    assert result.exit_code == 0, result.output
+    assert Path(result.stdout.strip()).parent == tmp_path / "runs"
+
+
+def test_json_log_lines_end_with_the_run_outcome(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["get", "--sample", "--out", str(tmp_path), "--log-format", "json"])
+    lines = [json.loads(line) for line in result.stderr.splitlines()]
+    assert lines[0]["event"] == "run_started" and lines[-1]["event"] == "run_finished"
+    assert lines[-1]["exit_code"] == 0 and lines[-1]["objects"] > 0
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--kinds", "vulns"], "'filters.kinds' (command line): unknown report kind 'vulns'"),
+        (["--page-size", "0"], "'kube.page_size' (command line)"),
+        (["--from-files", "/nonexistent/dir"], "--from-files /nonexistent/dir: no such file or directory"),
+        (["--from-files", ".", "--sample"], "--sample and --from-files exclude each other"),
+    ],
+)
+def test_usage_and_config_errors_exit_2_with_one_line(tmp_path: Path, arguments: list[str], message: str) -> None:
+    result = runner.invoke(app, ["get", "--out", str(tmp_path), "--log-format", "json", *arguments])
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert result.stdout == ""
+
+
+def test_partial_input_exits_3(tmp_path: Path) -> None:
+    source = tmp_path / "in"
+    source.mkdir()
+    (source / "ok.yaml").write_text(yaml.safe_dump(vulnerability_report("shop", "r1")))
+    (source / "bad.yaml").write_text("kind: [\n")
+    result = runner.invoke(app, ["get", "--from-files", str(source), "--out", str(tmp_path / "o"), "--log-format", "json"])
+    assert result.exit_code == 3
+    assert reader.read_manifest(Path(result.stdout.strip()))["status"] == "partial"
+
+
+def test_unreachable_cluster_exits_1_with_one_line(tmp_path: Path) -> None:
+    standin = KubeStandin()
+    kubeconfig = standin.write_kubeconfig(tmp_path / "kubeconfig")
+    standin.close()
+    env = {**os.environ, "REPORT_EXPORTER_CONFIG": str(_config(tmp_path, retries=0))}
+    completed = subprocess.run(
+        [sys.executable, "-m", "exporter", "get", "--out", str(tmp_path / "o"), "--kubeconfig", str(kubeconfig)],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 1
+    errors = [json.loads(line) for line in completed.stderr.splitlines()]
+    assert len(errors) == 1 and errors[0]["level"] == "error"
+    assert errors[0]["message"].startswith("cannot reach the Kubernetes API at http://127.0.0.1:")
+    assert completed.stdout == "" and not (tmp_path / "o").exists()
+
+
+def test_no_command_prints_help_and_version_works() -> None:
+    assert "get" in runner.invoke(app, []).output
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.startswith("report-exporter ")
+
+
+def _config(tmp_path: Path, *, retries: int) -> Path:
+    path = tmp_path / "settings.yaml"
+    path.write_text(yaml.safe_dump({"kube": {"retries": retries, "backoff_factor": 0}}))
+    return path

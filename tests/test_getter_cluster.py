@@ -1,0 +1,195 @@
+"""The getter against an HTTP stand-in of the Kubernetes API (the real server is in tests/k8s/)."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exporter import catalog
+from exporter.catalog import CATALOG, Scanner
+from exporter.config import Settings
+from exporter.errors import ExitCode, KubeError
+from exporter.getter import GetResult, get_from_cluster
+from exporter.progress import JsonReporter
+from exporter.rundir import reader
+from tests.conftest import vulnerability_manifest, vulnerability_report
+from tests.kube_standin import KubeStandin, ServedResource, StandinFactory
+
+
+def served(scanners: tuple[Scanner, ...] = (Scanner.TRIVY, Scanner.KUBESCAPE)) -> list[ServedResource]:
+    """The catalog as a cluster serves it: CRDs for trivy-operator, a typed aggregated server for kubescape."""
+    return [
+        ServedResource(e.group, e.version, e.plural, e.kind, e.namespaced,
+                       list_items_carry_type=e.scanner is Scanner.TRIVY)
+        for e in CATALOG if e.scanner in scanners
+    ]  # fmt: skip
+
+
+def list_item(obj: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in obj.items() if key not in ("apiVersion", "kind")}
+
+
+@pytest.fixture
+def standins() -> Iterator[StandinFactory]:
+    factory = StandinFactory()
+    yield factory
+    factory.close_all()
+
+
+@pytest.fixture
+def cluster(standins: StandinFactory) -> KubeStandin:
+    standin = standins(served())
+    standin.add_objects("vulnerabilityreports", [vulnerability_report(f"ns{i % 3}", f"r{i}") for i in range(7)])
+    standin.add_objects("vulnerabilitymanifests", [vulnerability_manifest(f"m{i}") for i in range(3)])
+    return standin
+
+
+Run = Callable[..., tuple[GetResult, list[dict[str, Any]]]]
+
+
+@pytest.fixture
+def get(tmp_path: Path, settings_with: Callable[..., Settings]) -> Run:
+    def run(standin: KubeStandin, *, token: str | None = None, **flags: Any) -> tuple[GetResult, list[dict[str, Any]]]:
+        kubeconfig = standin.write_kubeconfig(tmp_path / "kubeconfig", token=token)
+        flags = {"kube__kubeconfig": kubeconfig, "kube__page_size": 2, "kube__backoff_factor": 0, **flags}
+        stream = io.StringIO()
+        result = get_from_cluster(settings_with(**flags), tmp_path / "out", JsonReporter(stream))
+        return result, [json.loads(line) for line in stream.getvalue().splitlines()]
+
+    return run
+
+
+def entry(result: GetResult, plural: str) -> dict[str, Any]:
+    return next(e for e in result.manifest["kinds"] if e["plural"] == plural)
+
+
+def objects(result: GetResult, plural: str) -> list[dict[str, Any]]:
+    return list(reader.iter_objects(result.run_dir, entry(result, plural)))
+
+
+def test_lists_every_object_page_by_page_with_type_restored(cluster: KubeStandin, get: Run) -> None:
+    result, _ = get(cluster)
+    assert result.exit_code is ExitCode.OK
+    assert reader.verify(result.run_dir) == []
+    reports = objects(result, "vulnerabilityreports")
+    assert sorted(o["metadata"]["name"] for o in reports) == sorted(f"r{i}" for i in range(7))
+    assert all(o["kind"] == "VulnerabilityReport" and "managedFields" not in o["metadata"] for o in reports)
+    pages = [r for r in cluster.requests if r.path.endswith("/vulnerabilityreports")]
+    assert len(pages) == 4 and all(r.query["limit"] == "2" for r in pages)
+    assert result.manifest["kubernetes_version"] == "v1.34.3"
+    assert entry(result, "sbomreports") | {"status": "complete", "objects": 0} == entry(result, "sbomreports")
+
+
+def test_kubescape_lists_are_asked_for_full_objects(cluster: KubeStandin, get: Run) -> None:
+    cluster.strip_spec_in_list("vulnerabilitymanifests")
+    result, _ = get(cluster)
+    manifests = objects(result, "vulnerabilitymanifests")
+    assert len(manifests) == 3
+    assert all(m["spec"]["payload"]["matches"] for m in manifests), "no empty report is archived"
+    assert all(m["apiVersion"] == "spdx.softwarecomposition.kubescape.io/v1beta1" for m in manifests)
+    lists = [r for r in cluster.requests if r.path.endswith("/vulnerabilitymanifests")]
+    assert lists and all(r.query.get("resourceVersion") == "fullSpec" for r in lists)
+
+
+def test_objects_listed_without_their_report_are_fetched_one_by_one(standins: StandinFactory, get: Run) -> None:
+    standin = standins(served((Scanner.KUBESCAPE,)))
+    standin.add_objects("vulnerabilitymanifests", [vulnerability_manifest(f"m{i}") for i in range(5)])
+    standin.strip_spec_in_list("vulnerabilitymanifests", honour_full_spec=False)
+    result, _ = get(standin)
+    assert [bool(m["spec"]) for m in objects(result, "vulnerabilitymanifests")] == [True] * 5
+    gets = [r for r in standin.requests if "/vulnerabilitymanifests/" in r.path]
+    assert len(gets) == 5 and entry(result, "vulnerabilitymanifests")["status"] == "complete"
+
+
+def test_a_group_the_cluster_does_not_serve_is_absent_not_an_error(standins: StandinFactory, get: Run) -> None:
+    standin = standins(served((Scanner.TRIVY,)))
+    result, _ = get(standin)
+    assert result.exit_code is ExitCode.OK
+    statuses = {e["plural"]: e["status"] for e in result.manifest["kinds"]}
+    assert statuses["vulnerabilitymanifests"] == "absent" and statuses["vulnerabilityreports"] == "complete"
+
+
+def test_an_expired_continue_token_restarts_the_kind_and_loses_nothing(cluster: KubeStandin, get: Run) -> None:
+    cluster.expire_continue("vulnerabilityreports")
+    result, _ = get(cluster)
+    assert result.exit_code is ExitCode.OK
+    names = [o["metadata"]["name"] for o in objects(result, "vulnerabilityreports")]
+    assert sorted(names) == sorted(f"r{i}" for i in range(7))
+    assert entry(result, "vulnerabilityreports")["list_restarts"] == 1
+
+
+def test_throttling_and_server_errors_are_retried(cluster: KubeStandin, get: Run) -> None:
+    cluster.fail("vulnerabilityreports", 429, retry_after=1, on_page=2, body="text")
+    cluster.fail("configauditreports", 503, times=2)
+    result, _ = get(cluster)
+    assert result.exit_code is ExitCode.OK
+    assert entry(result, "vulnerabilityreports")["objects"] == 7
+    statuses = [r.status for r in cluster.requests if r.path.endswith("/configauditreports")]
+    assert statuses == [503, 503, 200]
+
+
+def test_a_forbidden_kind_fails_alone_and_names_the_missing_verb(cluster: KubeStandin, get: Run) -> None:
+    cluster.forbid("vulnerabilityreports", "list")
+    result, log = get(cluster)
+    failed = entry(result, "vulnerabilityreports")
+    assert failed["status"] == "failed"
+    assert "lacks the RBAC verb 'list' on resource 'vulnerabilityreports'" in failed["error"]
+    assert "API group 'aquasecurity.github.io'" in failed["error"]
+    assert entry(result, "vulnerabilitymanifests")["status"] == "complete"
+    assert result.exit_code is ExitCode.PARTIAL
+    errors = [line for line in log if line["level"] == "error"]
+    assert [line.get("kind") for line in errors] == ["vulnerabilityreports"]
+
+
+def test_a_kind_failing_half_way_keeps_what_it_listed(cluster: KubeStandin, get: Run) -> None:
+    cluster.fail_after_pages("vulnerabilityreports", pages=2, status=500)
+    result, _ = get(cluster, kube__retries=1)
+    failed = entry(result, "vulnerabilityreports")
+    assert failed["status"] == "failed" and "HTTP 500" in failed["error"]
+    assert failed["objects"] == 4 and reader.verify(result.run_dir) == []
+    assert result.manifest["status"] == "partial" and result.exit_code is ExitCode.PARTIAL
+
+
+def test_rejected_credentials_stop_the_run_before_it_writes(cluster: KubeStandin, get: Run, tmp_path: Path) -> None:
+    with pytest.raises(KubeError, match="rejected the credentials"):
+        get(cluster, token="wrong")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unreachable_api_is_one_clear_error(tmp_path: Path, settings_with: Callable[..., Settings]) -> None:
+    standin = KubeStandin(served())
+    kubeconfig = standin.write_kubeconfig(tmp_path / "kubeconfig")
+    standin.close()
+    settings = settings_with(kube__kubeconfig=kubeconfig, kube__retries=1, kube__backoff_factor=0)
+    with pytest.raises(KubeError, match=r"cannot reach the Kubernetes API at http://127\.0\.0\.1:\d+") as raised:
+        get_from_cluster(settings, tmp_path / "out", JsonReporter(io.StringIO()))
+    assert "\n" not in str(raised.value)
+
+
+def test_namespaces_and_labels_are_asked_of_the_server(cluster: KubeStandin, get: Run) -> None:
+    result, _ = get(cluster, filters__namespaces=["ns1"], filters__label_selector="trivy-operator.container.name=app",
+                    filters__kinds=["vulnerabilityreports", "clustervulnerabilityreports"])  # fmt: skip
+    assert [o["metadata"]["namespace"] for o in objects(result, "vulnerabilityreports")] == ["ns1", "ns1"]
+    lists = [r for r in cluster.requests if r.path.endswith("reports")]
+    assert {r.path for r in lists} == {
+        "/apis/aquasecurity.github.io/v1alpha1/namespaces/ns1/vulnerabilityreports",
+        "/apis/aquasecurity.github.io/v1alpha1/clustervulnerabilityreports",
+    }
+    assert all(r.query["labelSelector"] == "trivy-operator.container.name=app" for r in lists)
+
+
+def test_every_catalog_kind_is_listed_when_served(standins: StandinFactory, get: Run) -> None:
+    standin = standins(served())
+    for kind in CATALOG:
+        obj = {"apiVersion": kind.api_version, "kind": kind.kind,
+               "metadata": {"name": f"x-{kind.plural}", **({"namespace": "ns"} if kind.namespaced else {})},
+               kind.payload_key: {"data": 1}}  # fmt: skip
+        standin.add_objects(kind.plural, [obj])
+    result, _ = get(standin)
+    assert {e["plural"]: e["objects"] for e in result.manifest["kinds"]} == {k.plural: 1 for k in CATALOG}
+    assert catalog.resolve("configurationscansummaries").namespaced is False

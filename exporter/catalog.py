@@ -89,7 +89,9 @@ KUBESCAPE_GROUP = "spdx.softwarecomposition.kubescape.io"
 KUBESCAPE_VERSION = "v1beta1"
 
 
-def _trivy(plural: str, kind: str, namespaced: bool, family: Family, dojo: DojoTreatment) -> ReportKind:
+def _trivy(
+    plural: str, kind: str, namespaced: bool, family: Family, dojo: DojoTreatment, payload_key: str = "report"
+) -> ReportKind:
     return ReportKind(
         Scanner.TRIVY,
         TRIVY_GROUP,
@@ -99,7 +101,7 @@ def _trivy(plural: str, kind: str, namespaced: bool, family: Family, dojo: DojoT
         namespaced,
         family,
         dojo,
-        payload_key="report",
+        payload_key=payload_key,
     )
 
 
@@ -146,7 +148,10 @@ CATALOG: tuple[ReportKind, ...] = (
         Family.INFRA,
         TRIVY_OPERATOR_SCAN,
     ),
-    _trivy("clustercompliancereports", "ClusterComplianceReport", False, Family.COMPLIANCE, TRIVY_OPERATOR_SCAN),
+    # A compliance report's results are in `status`; its `spec` holds the benchmark's definition.
+    _trivy(
+        "clustercompliancereports", "ClusterComplianceReport", False, Family.COMPLIANCE, TRIVY_OPERATOR_SCAN, "status"
+    ),
     _trivy("sbomreports", "SbomReport", True, Family.SBOM, ARCHIVE_SBOM),
     _trivy("clustersbomreports", "ClusterSbomReport", False, Family.SBOM, ARCHIVE_SBOM),
     _kubescape("vulnerabilitymanifests", "VulnerabilityManifest", True, Family.VULNERABILITY, ANCHORE_GRYPE),

@@ -193,8 +193,8 @@ class _KindSink:
         self._reporter.kind_advanced(self.kind.plural, self._writer.objects)
 
     def restart(self) -> None:
+        """Forget what was written: the kind's listing starts over."""
         self._writer.restart()
-        self.restarts += 1
         self._reset()
 
     def finish(self, status: KindStatus, error: str | None = None) -> KindResult:
@@ -216,6 +216,7 @@ def _collect_kind(
             if sink.restarts >= settings.kube.max_list_restarts:
                 error = f"the list expired (410 Gone) {sink.restarts + 1} times; raise kube.page_size or retry"
                 return sink.finish(KindStatus.FAILED, error), None
+            sink.restarts += 1
             sink.restart()
         except ApiStatusError as exc:
             if full_spec and listing.refuses_full_spec(exc):

@@ -519,6 +519,13 @@ class KubeStandin:
         limit = _limit(query.get("limit", ""))
         prefix = f"{call.namespace}/" if call.namespace else ""
         start, revision = prefix, self._revision
+        requested = query.get("resourceVersion", "")
+        if requested and not aggregated and not requested.isdigit():
+            # apiserver pkg/storage/etcd3 ParseResourceVersion, wrapped by storage.ValidateListOptions
+            raise _BadRequestError(
+                f'invalid resource version: resourceVersion: Invalid value: "{requested}": '
+                f'strconv.ParseUint: parsing "{requested}": invalid syntax'
+            )
         if query.get("continue"):
             if query.get("resourceVersion", "") not in ("", "0") and not aggregated:
                 raise _BadRequestError("specifying resource version is not allowed when using continue")

@@ -58,7 +58,9 @@ def test_summaries_and_sboms_are_archived_not_imported() -> None:
         assert archived_only == bool(entry.dojo.reason)
 
 
-@pytest.mark.parametrize("name", ["vulnerabilityreports", "VulnerabilityReport", "vulnerabilityreports.aquasecurity.github.io"])
+@pytest.mark.parametrize(
+    "name", ["vulnerabilityreports", "VulnerabilityReport", "vulnerabilityreports.aquasecurity.github.io"]
+)
 def test_resolve_accepts_plural_kind_and_resource(name: str) -> None:
     assert catalog.resolve(name).plural == "vulnerabilityreports"
 

@@ -72,7 +72,9 @@ def test_partial_input_exits_3(tmp_path: Path) -> None:
     source.mkdir()
     (source / "ok.yaml").write_text(yaml.safe_dump(vulnerability_report("shop", "r1")))
     (source / "bad.yaml").write_text("kind: [\n")
-    result = runner.invoke(app, ["get", "--from-files", str(source), "--out", str(tmp_path / "o"), "--log-format", "json"])
+    result = runner.invoke(
+        app, ["get", "--from-files", str(source), "--out", str(tmp_path / "o"), "--log-format", "json"]
+    )
     assert result.exit_code == 3
     assert reader.read_manifest(Path(result.stdout.strip()))["status"] == "partial"
 

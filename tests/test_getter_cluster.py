@@ -193,3 +193,15 @@ def test_every_catalog_kind_is_listed_when_served(standins: StandinFactory, get:
     result, _ = get(standin)
     assert {e["plural"]: e["objects"] for e in result.manifest["kinds"]} == {k.plural: 1 for k in CATALOG}
     assert catalog.resolve("configurationscansummaries").namespaced is False
+
+
+def test_a_server_that_refuses_full_spec_is_listed_plainly(standins: StandinFactory, get: Run) -> None:
+    """A CRD-backed kind answers resourceVersion=fullSpec with 400, as the real kube-apiserver does."""
+    standin = standins(served((Scanner.KUBESCAPE,)))
+    standin.add_objects("vulnerabilitymanifests", [vulnerability_manifest(f"m{i}") for i in range(3)])
+    result, _ = get(standin)
+    assert entry(result, "vulnerabilitymanifests") | {"status": "complete", "objects": 3, "list_restarts": 0} == (
+        entry(result, "vulnerabilitymanifests")
+    )
+    asked = [(r.query.get("resourceVersion"), r.status) for r in standin.requests if r.path.endswith("manifests")]
+    assert asked[0] == ("fullSpec", 400) and all(status == 200 for _, status in asked[1:])

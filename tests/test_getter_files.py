@@ -65,7 +65,9 @@ def test_filters_select_kinds_namespaces_and_labels(tmp_path: Path, settings_wit
     assert counts["vulnerabilitymanifests"] == 0, "namespace filters apply to an object's own namespace"
 
 
-def test_malformed_objects_are_kept_counted_and_reported(tmp_path: Path, settings_with: Callable[..., Settings]) -> None:
+def test_malformed_objects_are_kept_counted_and_reported(
+    tmp_path: Path, settings_with: Callable[..., Settings]
+) -> None:
     broken = vulnerability_report("shop", "broken")
     del broken["report"]
     source = write_reports(tmp_path / "in", [vulnerability_report("shop", "r1"), broken])

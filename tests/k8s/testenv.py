@@ -1,0 +1,623 @@
+"""A real etcd + kube-apiserver on 127.0.0.1 for integration tests.
+
+Nothing else of a cluster runs (no controller-manager, scheduler or kubelet):
+objects are stored, validated, admitted and authorized exactly as in a
+cluster, but no controller acts on them. Consequences worth knowing:
+
+* new namespaces get no ``default`` ServiceAccount and deleted namespaces stay
+  ``Terminating``, so tests use fresh, unique names;
+* the ServiceAccount admission plugin is disabled (it would reject Pods that
+  name a ServiceAccount no controller will ever create);
+* tokens come from the TokenRequest API, which kube-apiserver serves itself.
+
+    with KubeTestEnv(bin_dir) as kube:
+        kube.create_namespace("ns")
+        kube.create_service_account("ns", "reader")
+        token = kube.sa_token("ns", "reader")
+        status, body = kube.request("GET", "/api/v1/namespaces/ns/secrets", token=token)
+
+Run-time dependencies: the standard library and ``cryptography`` (for the PKI).
+CRD manifests are sent to the server as YAML, so no YAML parser is needed.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import ctypes
+import datetime
+import http.client
+import ipaddress
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, NamedTuple
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+KEEP_WORKDIR_ENV = "K8S_TESTENV_KEEP"
+_CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+_FIELD_MANAGER = "report-exporter-testenv"
+_PORT_ATTEMPTS = 3
+_PR_SET_PDEATHSIG = 1
+# Condition times have whole-second precision, so the server's "less than 2 s
+# ago" can be true up to 3 s after the real transition; waiting until the
+# truncated time + 2 s (plus a little) is exactly enough.
+_CRD_CREATE_GRACE_SECONDS = 2.05
+_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded before fork: the child only calls it
+
+
+class KubeTestEnvError(RuntimeError):
+    """The test environment could not start or a harness call failed."""
+
+
+class ApiResponse(NamedTuple):
+    """Status code and body of one API call; unpacks as ``status, body``."""
+
+    status: int
+    body: Any  # parsed JSON, or text when the server did not answer JSON
+
+
+class KubeTestEnv:
+    """etcd + kube-apiserver in a temporary directory, on free loopback ports.
+
+    Admin calls authenticate with a client certificate in ``system:masters``
+    (the same identity as :attr:`kubeconfig`); calls with ``token=`` present
+    only that bearer token, so RBAC decides as it would for the real caller.
+    """
+
+    def __init__(
+        self,
+        bin_dir: Path,
+        *,
+        workdir: Path | None = None,
+        start_timeout: float = 90.0,
+        extra_apiserver_args: Iterable[str] = (),
+    ) -> None:
+        self.bin_dir = Path(bin_dir)
+        self.dir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="k8s-testenv-"))
+        self.start_timeout = start_timeout
+        self.extra_apiserver_args = tuple(extra_apiserver_args)
+        self.kubeconfig = self.dir / "admin.kubeconfig"
+        self.port = 0
+        self.url = ""
+        self._pki: Pki | None = None
+        self._processes: list[_Process] = []
+        self._admin_tls: ssl.SSLContext | None = None
+        self._token_tls: ssl.SSLContext | None = None
+
+    def __enter__(self) -> KubeTestEnv:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Start etcd, then kube-apiserver; return once /readyz says ok.
+
+        Free ports are picked by binding port 0 and releasing it, so another
+        process can take one before we bind it again; such a clash is retried
+        with new ports instead of failing the test session.
+        """
+        self._pki = make_pki(self.dir / "pki")
+        self._admin_tls = self._tls_context(client_cert=True)
+        self._token_tls = self._tls_context(client_cert=False)
+        try:
+            self._start_processes_on_free_ports()
+        except BaseException:
+            self.stop()
+            raise
+        self._write_kubeconfig(
+            self.kubeconfig,
+            user={
+                "client-certificate-data": _b64(self._pki.admin_cert.read_bytes()),
+                "client-key-data": _b64(self._pki.admin_key.read_bytes()),
+            },
+        )
+
+    def stop(self) -> None:
+        """Stop both processes (SIGTERM, then SIGKILL) and remove the work dir.
+
+        Set K8S_TESTENV_KEEP=1 to keep the directory (logs, PKI, etcd data)
+        for a post-mortem.
+        """
+        self._stop_processes()
+        if os.environ.get(KEEP_WORKDIR_ENV) != "1":
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # -------------------------------------------------------------- clients
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | str | bytes | None = None,
+        token: str | None = None,
+        *,
+        content_type: str | None = None,
+    ) -> ApiResponse:
+        """One raw API call; never raises for HTTP error statuses.
+
+        ``body``: a mapping is sent as JSON, text or bytes as YAML unless
+        ``content_type`` says otherwise (e.g. ``application/merge-patch+json``).
+        ``token``: None calls as the admin; a token calls as its owner.
+        """
+        data, default_type = _encode_body(body)
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        request.add_header("Accept", "application/json")
+        if data is not None:
+            request.add_header("Content-Type", content_type or default_type)
+        if token is not None:
+            request.add_header("Authorization", f"Bearer {token}")
+        context = self._token_tls if token is not None else self._admin_tls
+        try:
+            with urllib.request.urlopen(request, context=context, timeout=30) as response:
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            status, raw = error.code, error.read()
+        try:
+            return ApiResponse(status, json.loads(raw))
+        except ValueError:
+            return ApiResponse(status, raw.decode(errors="replace"))
+
+    def apply_crds(self, paths: Iterable[Path]) -> list[str]:
+        """Create (or server-side apply) the CRDs in these YAML files and wait until served.
+
+        Returns the CRD names. A CRD counts as ready when it is Established and
+        a list of its resource answers 200, so the next create cannot 404.
+
+        Then it also waits out the create grace period: kube-apiserver delays
+        every create of a custom resource by 2 s while its CRD was Established
+        less than 2 s ago (apiextensions-apiserver customresource_handler.go,
+        meant for HA servers). Paying that once here keeps it out of the
+        first test's timings.
+        """
+        crds: list[dict[str, Any]] = []
+        for path in paths:
+            for document in _yaml_documents(Path(path).read_text()):
+                crds.append(self._create_or_apply_crd(document, origin=Path(path)))
+        established_at = max((self._wait_until_served(crd) for crd in crds), default=0.0)
+        time.sleep(max(0.0, established_at + _CRD_CREATE_GRACE_SECONDS - time.time()))
+        return [crd["metadata"]["name"] for crd in crds]
+
+    def create_namespace(self, name: str) -> dict[str, Any]:
+        """Create a namespace; names must be fresh (deletion never completes here)."""
+        return self._create(
+            "/api/v1/namespaces",
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": name},
+            },
+        )
+
+    def create_service_account(self, namespace: str, name: str) -> dict[str, Any]:
+        """Create a ServiceAccount (no controller creates ``default`` for us)."""
+        return self._create(
+            f"/api/v1/namespaces/{namespace}/serviceaccounts",
+            {
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": {"name": name},
+            },
+        )
+
+    def sa_token(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        expiration_seconds: int = 3600,
+        audiences: list[str] | None = None,
+    ) -> str:
+        """Mint a bound token for a ServiceAccount via the TokenRequest API.
+
+        The server refuses expirations under 600 s; the default audience is
+        the API server's own (the issuer), which is what RBAC tests need.
+        """
+        spec: dict[str, Any] = {"expirationSeconds": expiration_seconds}
+        if audiences:
+            spec["audiences"] = audiences
+        token_request = self._create(
+            f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
+            {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec},
+        )
+        return str(token_request["status"]["token"])
+
+    def sa_kubeconfig(self, namespace: str, name: str, path: Path) -> Path:
+        """Write a kubeconfig that acts as the ServiceAccount, with a fresh token."""
+        self._write_kubeconfig(Path(path), user={"token": self.sa_token(namespace, name)})
+        return Path(path)
+
+    # ------------------------------------------------------------ internals
+
+    def _start_processes_on_free_ports(self) -> None:
+        for _ in range(_PORT_ATTEMPTS - 1):
+            try:
+                self._start_processes()
+                return
+            except _PortInUseError:
+                self._stop_processes()
+        self._start_processes()
+
+    def _start_processes(self) -> None:
+        shutil.rmtree(self.dir / "etcd", ignore_errors=True)  # a retry must not see the old member
+        etcd_port, etcd_peer_port, self.port = _free_port(), _free_port(), _free_port()
+        self.url = f"https://127.0.0.1:{self.port}"
+        etcd_url = f"http://127.0.0.1:{etcd_port}"
+        etcd = self._spawn(
+            "etcd", _etcd_args(self.bin_dir / "etcd", self.dir / "etcd", etcd_url, f"http://127.0.0.1:{etcd_peer_port}")
+        )
+        self._wait_for(etcd, lambda: _http_ok(f"{etcd_url}/health"))
+        assert self._pki is not None
+        apiserver = self._spawn(
+            "kube-apiserver",
+            [
+                *_apiserver_args(self.bin_dir / "kube-apiserver", self._pki, self.dir, etcd_url, self.port),
+                *self.extra_apiserver_args,
+            ],
+        )
+        self._wait_for(apiserver, lambda: self.request("GET", "/readyz").status == 200)
+
+    def _spawn(self, name: str, argv: list[str]) -> _Process:
+        log_path = self.dir / f"{name}.log"
+        log = log_path.open("wb")
+        popen = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl(2), see there
+        )
+        process = _Process(name, popen, log, log_path)
+        self._processes.append(process)
+        return process
+
+    def _wait_for(self, process: _Process, ready: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        last_error: Exception | None = None
+        while time.monotonic() < deadline:
+            if process.popen.poll() is not None:
+                log = process.log_tail()
+                if "address already in use" in log:
+                    raise _PortInUseError(process.name)
+                raise KubeTestEnvError(f"{process.name} exited with {process.popen.returncode}:\n{log}")
+            try:
+                if ready():
+                    return
+            except (OSError, ValueError, http.client.HTTPException) as error:
+                last_error = error
+            time.sleep(0.1)
+        raise KubeTestEnvError(
+            f"{process.name} not ready after {self.start_timeout:.0f}s ({last_error}):\n{process.log_tail()}"
+        )
+
+    def _stop_processes(self) -> None:
+        for process in reversed(self._processes):
+            process.stop()
+        self._processes.clear()
+
+    def _tls_context(self, *, client_cert: bool) -> ssl.SSLContext:
+        assert self._pki is not None
+        context = ssl.create_default_context(cafile=str(self._pki.ca_cert))
+        if client_cert:
+            context.load_cert_chain(str(self._pki.admin_cert), str(self._pki.admin_key))
+        return context
+
+    def _create(self, path: str, obj: Mapping[str, Any]) -> dict[str, Any]:
+        status, body = self.request("POST", path, obj)
+        if status != 201:
+            raise KubeTestEnvError(f"POST {path} answered {status}: {_message(body)}")
+        return dict(body)
+
+    def _create_or_apply_crd(self, document: str, *, origin: Path) -> dict[str, Any]:
+        status, body = self.request("POST", _CRD_PATH, document)
+        if status == 409:
+            name = body["details"]["name"]
+            status, body = self.request(
+                "PATCH",
+                f"{_CRD_PATH}/{name}?fieldManager={_FIELD_MANAGER}&force=true",
+                document,
+                content_type="application/apply-patch+yaml",
+            )
+        if status not in (200, 201):
+            raise KubeTestEnvError(f"CRD from {origin} rejected with {status}: {_message(body)}")
+        return dict(body)
+
+    def _wait_until_served(self, crd: Mapping[str, Any]) -> float:
+        """Wait until the CRD's resource is served; return when it became Established (epoch s)."""
+        name = crd["metadata"]["name"]
+        group, plural = crd["spec"]["group"], crd["spec"]["names"]["plural"]
+        version = next(v["name"] for v in crd["spec"]["versions"] if v.get("served"))
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            _, current = self.request("GET", f"{_CRD_PATH}/{name}")
+            status = current.get("status") if isinstance(current, dict) else None
+            conditions = (status or {}).get("conditions") or []  # both are null right after create
+            established = next((c for c in conditions if c["type"] == "Established" and c["status"] == "True"), None)
+            if established and self.request("GET", f"/apis/{group}/{version}/{plural}?limit=1").status == 200:
+                return _epoch_seconds(established["lastTransitionTime"])
+            time.sleep(0.1)
+        raise KubeTestEnvError(f"CRD {name} not served after {self.start_timeout:.0f}s")
+
+    def _write_kubeconfig(self, path: Path, *, user: Mapping[str, str]) -> None:
+        """Write a kubeconfig as JSON (valid YAML), with the CA embedded so it works anywhere."""
+        assert self._pki is not None
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "testenv",
+                    "cluster": {
+                        "server": self.url,
+                        "certificate-authority-data": _b64(self._pki.ca_cert.read_bytes()),
+                    },
+                }
+            ],
+            "users": [{"name": "testenv", "user": dict(user)}],
+            "contexts": [{"name": "testenv", "context": {"cluster": "testenv", "user": "testenv"}}],
+            "current-context": "testenv",
+        }
+        path.write_text(json.dumps(config, indent=2))
+        path.chmod(0o600)
+
+
+@dataclass(frozen=True)
+class Pki:
+    """Files of the throwaway PKI: one CA signs the serving and admin certs."""
+
+    ca_cert: Path
+    apiserver_cert: Path
+    apiserver_key: Path
+    admin_cert: Path
+    admin_key: Path
+    service_account_key: Path  # signs TokenRequest tokens
+    service_account_pub: Path  # verifies them
+
+
+def make_pki(directory: Path) -> Pki:
+    """Generate CA, serving cert (127.0.0.1/localhost), admin client cert, SA key pair.
+
+    ECDSA P-256 throughout: kube-apiserver accepts it for TLS, client certs
+    and ES256 service-account tokens, and the keys take milliseconds to make
+    where RSA keys would add about a second to every session start.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    file_names = ("ca.crt", "apiserver.crt", "apiserver.key", "admin.crt", "admin.key", "sa.key", "sa.pub")
+    pki = Pki(*(directory / name for name in file_names))
+    not_before = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = _x509_name("report-exporter-testenv-ca")
+    ca_cert = (
+        _cert_builder(ca_name, ca_name, ca_key.public_key(), not_before)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(_key_usage(cert_sign=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pki.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+
+    def issue(
+        cert_path: Path,
+        key_path: Path,
+        subject: x509.Name,
+        usage: x509.ObjectIdentifier,
+        sans: list[x509.GeneralName] | None = None,
+    ) -> None:
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (
+            _cert_builder(subject, ca_name, key.public_key(), not_before)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(_key_usage(cert_sign=False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        )
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        cert_path.write_bytes(builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+        _write_private_key(key_path, key)
+
+    issue(
+        pki.apiserver_cert,
+        pki.apiserver_key,
+        _x509_name("kube-apiserver"),
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")],
+    )
+    issue(
+        pki.admin_cert,
+        pki.admin_key,
+        _x509_name("testenv-admin", organization="system:masters"),
+        ExtendedKeyUsageOID.CLIENT_AUTH,
+    )
+    sa_key = ec.generate_private_key(ec.SECP256R1())
+    _write_private_key(pki.service_account_key, sa_key)
+    pki.service_account_pub.write_bytes(
+        sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    return pki
+
+
+def _etcd_args(etcd: Path, data_dir: Path, client_url: str, peer_url: str) -> list[str]:
+    return [
+        str(etcd),
+        "--name=testenv",
+        f"--data-dir={data_dir}",
+        f"--listen-client-urls={client_url}",
+        f"--advertise-client-urls={client_url}",
+        f"--listen-peer-urls={peer_url}",
+        f"--initial-advertise-peer-urls={peer_url}",
+        f"--initial-cluster=testenv={peer_url}",
+        "--unsafe-no-fsync",  # throwaway data: durability only costs time
+        "--log-level=warn",
+    ]
+
+
+def _apiserver_args(apiserver: Path, pki: Pki, workdir: Path, etcd_url: str, port: int) -> list[str]:
+    """kube-apiserver flags; each one that is not obvious says why it is there."""
+    return [
+        str(apiserver),
+        f"--etcd-servers={etcd_url}",
+        "--bind-address=127.0.0.1",
+        # With a loopback bind it would otherwise advertise the default-route
+        # address, and exit on machines that have none.
+        "--advertise-address=127.0.0.1",
+        f"--secure-port={port}",
+        f"--cert-dir={workdir / 'certs'}",  # keeps it out of /var/run/kubernetes
+        f"--tls-cert-file={pki.apiserver_cert}",
+        f"--tls-private-key-file={pki.apiserver_key}",
+        f"--client-ca-file={pki.ca_cert}",
+        "--authorization-mode=Node,RBAC",
+        f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+        f"--service-account-key-file={pki.service_account_pub}",
+        f"--service-account-signing-key-file={pki.service_account_key}",  # enables TokenRequest
+        # Without a controller-manager no ServiceAccount is ever created for a
+        # Pod, so the plugin would reject every Pod.
+        "--disable-admission-plugins=ServiceAccount",
+        "--service-cluster-ip-range=10.0.0.0/24",
+        # The `kubernetes` Endpoints would get 127.0.0.1, which validation rejects.
+        "--endpoint-reconciler-type=none",
+        "--allow-privileged=true",
+        "--profiling=false",
+    ]
+
+
+class _PortInUseError(Exception):
+    """A process lost the race for a port picked by _free_port."""
+
+
+@dataclass
+class _Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: IO[bytes]
+    log_path: Path
+
+    def stop(self) -> None:
+        """SIGTERM the process group, SIGKILL it if it is still there after 15 s."""
+        with contextlib.suppress(ProcessLookupError):  # it may exit between the checks
+            os.killpg(self.popen.pid, signal.SIGTERM)
+        try:
+            self.popen.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait()
+        self.log.close()
+
+    def log_tail(self, lines: int = 40) -> str:
+        self.log.flush()
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _die_with_parent() -> None:
+    """Runs in the child: ask Linux to SIGKILL it when the test process dies.
+
+    A pytest run killed by a CI timeout gets no chance to call stop(); without
+    this etcd and kube-apiserver would outlive it and pile up on reused runners.
+    Linux ties this to the *thread* that started the child, so start the
+    environment from a thread that lives as long as it (pytest's main thread).
+    """
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return bool(response.status == 200)
+
+
+def _encode_body(body: Mapping[str, Any] | str | bytes | None) -> tuple[bytes | None, str]:
+    if body is None:
+        return None, ""
+    if isinstance(body, bytes):
+        return body, "application/yaml"
+    if isinstance(body, str):
+        return body.encode(), "application/yaml"
+    return json.dumps(body).encode(), "application/json"
+
+
+def _yaml_documents(text: str) -> list[str]:
+    """Split a multi-document YAML stream on `---` lines, dropping empty documents."""
+    documents = re.split(r"^---[ \t]*$", text, flags=re.MULTILINE)
+    return [
+        doc for doc in documents if any(line.strip() and not line.lstrip().startswith("#") for line in doc.splitlines())
+    ]
+
+
+def _epoch_seconds(rfc3339: str) -> float:
+    return datetime.datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
+
+
+def _message(body: Any) -> str:
+    return str(body.get("message", body)) if isinstance(body, dict) else str(body)[:500]
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _x509_name(common_name: str, *, organization: str | None = None) -> x509.Name:
+    attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization)] if organization else []
+    return x509.Name([*attributes, x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _cert_builder(
+    subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey, not_before: datetime.datetime
+) -> x509.CertificateBuilder:
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_before + datetime.timedelta(days=7))
+    )
+
+
+def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _write_private_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    path.chmod(0o600)

@@ -13,9 +13,10 @@ $(BIN)/report-exporter: pyproject.toml
 
 venv: $(BIN)/report-exporter
 
-## demo: install, then run the main job on the bundled sample cluster into ./demo
+## demo: install, then run the main job on the bundled sample cluster: run directories in demo/runs,
+## the archive (same layout as in S3) in demo/archive
 demo: venv
-	$(BIN)/report-exporter run --sample --out demo
+	$(BIN)/report-exporter run --sample --out demo/runs --archive file://$(CURDIR)/demo/archive
 
 ## k8s-binaries: build (first time, several minutes) or reuse kube-apiserver, etcd and kubectl
 k8s-binaries:

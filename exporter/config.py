@@ -74,6 +74,47 @@ class FilterSettings(_Section):
         return selector
 
 
+class AddressingStyle(StrEnum):
+    PATH = "path"
+    VIRTUAL = "virtual"
+    AUTO = "auto"
+
+
+class RetentionSettings(_Section):
+    """Which archived runs of this cluster to keep (restic's `forget` semantics); unset keeps everything."""
+
+    keep_last: int | None = Field(default=None, ge=0)
+    keep_daily: int | None = Field(default=None, ge=0)
+    keep_weekly: int | None = Field(default=None, ge=0)
+    keep_monthly: int | None = Field(default=None, ge=0)
+    keep_yearly: int | None = Field(default=None, ge=0)
+    keep_within: str | None = Field(default=None, pattern=r"^(\d+[ymwdh])+$", description="e.g. 30d, 1y6m, 2w")
+    incomplete_grace: str = Field(
+        default="2d", pattern=r"^(\d+[ymwdh])+$", description="runs without manifest older than this are deleted"
+    )
+
+
+class ArchiveSettings(_Section):
+    """Where runs are archived: `s3://bucket/prefix` (any S3-compatible store) or `file:///path`."""
+
+    destination: str | None = Field(default=None, pattern=r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|file://.+)$")
+    endpoint_url: str | None = None
+    region: str | None = None
+    addressing_style: AddressingStyle = AddressingStyle.PATH
+    signature_version: str = "s3v4"
+    ca_bundle: Path | None = None
+    insecure: bool = False
+    access_key_file: Path | None = None
+    secret_key_file: Path | None = None
+    create_bucket: bool = False
+    multipart_threshold: int = Field(default=64 * 1024 * 1024, ge=5 * 1024 * 1024)
+    multipart_chunksize: int = Field(default=16 * 1024 * 1024, ge=5 * 1024 * 1024)
+    max_concurrency: int = Field(default=4, ge=1, le=64)
+    max_attempts: int = Field(default=8, ge=1, le=30)
+    retry_mode: str = Field(default="standard", pattern=r"^(standard|adaptive|legacy)$")
+    retention: RetentionSettings = RetentionSettings()
+
+
 class Settings(_Section):
     """Everything a run needs to know, checked before it starts."""
 
@@ -81,6 +122,7 @@ class Settings(_Section):
     log_format: LogFormat = LogFormat.AUTO
     kube: KubeSettings = KubeSettings()
     filters: FilterSettings = FilterSettings()
+    archive: ArchiveSettings = ArchiveSettings()
 
 
 def _split_list(value: str) -> list[str]:
@@ -101,6 +143,14 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "REPORT_EXPORTER_NAMESPACES": ("filters.namespaces", _split_list),
     "REPORT_EXPORTER_EXCLUDE_NAMESPACES": ("filters.exclude_namespaces", _split_list),
     "REPORT_EXPORTER_LABEL_SELECTOR": ("filters.label_selector", str),
+    "REPORT_EXPORTER_ARCHIVE": ("archive.destination", str),
+    "AWS_ENDPOINT_URL_S3": ("archive.endpoint_url", str),
+    "AWS_DEFAULT_REGION": ("archive.region", str),
+    "AWS_CA_BUNDLE": ("archive.ca_bundle", str),
+    "REPORT_EXPORTER_S3_INSECURE": ("archive.insecure", str),
+    "REPORT_EXPORTER_S3_ACCESS_KEY_FILE": ("archive.access_key_file", str),
+    "REPORT_EXPORTER_S3_SECRET_KEY_FILE": ("archive.secret_key_file", str),
+    "REPORT_EXPORTER_CREATE_BUCKET": ("archive.create_bucket", str),
 }
 
 

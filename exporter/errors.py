@@ -39,3 +39,7 @@ class KindFailedError(ExporterError):
 
 class RunDirError(ExporterError):
     """A run directory is missing, incomplete or does not match its manifest."""
+
+
+class ArchiveError(ExporterError):
+    """The archive (S3 or a local directory) could not be used; nothing was deleted locally."""

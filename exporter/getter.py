@@ -20,6 +20,7 @@ from exporter.errors import ExitCode, KubeError
 from exporter.filesource import FileScan, iter_report_objects
 from exporter.kube import discovery, listing
 from exporter.kube.api import ApiStatusError, KubeApi, connect
+from exporter.kube.readahead import read_ahead
 from exporter.progress import Reporter
 from exporter.rundir import layout
 from exporter.rundir.manifest import KindResult, KindStatus, RunInfo, build_manifest
@@ -236,7 +237,7 @@ def _list_into(api: KubeApi, kind: ReportKind, sink: _KindSink, settings: Settin
         query = listing.ListQuery(
             kind, settings.kube.page_size, settings.filters.label_selector, namespace, full_spec=full_spec
         )
-        for listed in listing.iter_pages(api, query):
+        for listed in read_ahead(listing.iter_pages(api, query)):
             page = (
                 listing.fill_payloads(api, kind, listed, concurrency=settings.kube.fetch_concurrency)
                 if kind.list_omits_payload

@@ -105,3 +105,55 @@ def _config(tmp_path: Path, *, retries: int) -> Path:
     path = tmp_path / "settings.yaml"
     path.write_text(yaml.safe_dump({"kube": {"retries": retries, "backoff_factor": 0}}))
     return path
+
+
+def test_run_archives_to_a_local_directory_and_runs_commands_read_it_back(tmp_path: Path) -> None:
+    archive = (tmp_path / "archive").as_uri()
+    result = runner.invoke(app, ["run", "--sample", "--out", str(tmp_path / "runs"), "--archive", archive,
+                                 "--log-format", "json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    run_id = Path(result.stdout.strip()).name
+    events = [json.loads(line)["event"] for line in result.stderr.splitlines()]
+    assert events.index("upload_finished") < events.index("prune_finished")
+    listed = runner.invoke(app, ["runs", "list", "--archive", archive])
+    assert listed.exit_code == 0 and listed.stdout.startswith(f"{run_id}\t") and "\tcomplete\t" in listed.stdout
+    shown = runner.invoke(app, ["runs", "show", run_id[:10], "--archive", archive])
+    assert json.loads(shown.stdout)["run_id"] == run_id
+    restored = runner.invoke(app, ["runs", "restore", "latest", "--to", str(tmp_path / "back"), "--archive", archive,
+                                   "--log-format", "json"])  # fmt: skip
+    assert restored.exit_code == 0 and Path(restored.stdout.strip()) == tmp_path / "back" / run_id
+
+
+def test_upload_from_the_getters_directory_then_prune_dry_run(tmp_path: Path) -> None:
+    for _ in range(2):
+        assert (
+            runner.invoke(app, ["get", "--sample", "--out", str(tmp_path / "runs"), "--log-format", "json"]).exit_code
+            == 0
+        )
+    archive = (tmp_path / "archive").as_uri()
+    uploaded = runner.invoke(app, ["upload", "--from", str(tmp_path / "runs"), "--archive", archive, "--no-prune",
+                                   "--log-format", "json"])  # fmt: skip
+    assert uploaded.exit_code == 0, uploaded.output
+    config = tmp_path / "retention.yaml"
+    config.write_text(yaml.safe_dump({"archive": {"destination": archive, "retention": {"keep_last": 1}}}))
+    planned = runner.invoke(app, ["prune", "--dry-run", "--config", str(config), "--log-format", "json"])
+    assert planned.exit_code == 0
+    decisions = [json.loads(line)["message"] for line in planned.stderr.splitlines() if "retention_decision" in line]
+    assert [line.split()[0] for line in decisions] == ["keep", "delete"]
+    assert len(runner.invoke(app, ["runs", "list", "--archive", archive]).stdout.splitlines()) == 2
+
+
+def test_archive_commands_without_a_destination_say_how_to_set_one(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["runs", "list"])
+    assert result.exit_code == 1
+    assert "no archive destination: set REPORT_EXPORTER_ARCHIVE" in result.stderr
+
+
+def test_upload_of_an_unfinished_run_fails_with_one_line(tmp_path: Path) -> None:
+    unfinished = tmp_path / "20261123T020000Z-3f9a"
+    unfinished.mkdir()
+    result = runner.invoke(app, ["upload", "--from", str(unfinished), "--archive", (tmp_path / "a").as_uri(),
+                                 "--log-format", "json"])  # fmt: skip
+    assert result.exit_code == 1
+    (line,) = result.stderr.splitlines()
+    assert "has no manifest.json: the run did not finish" in json.loads(line)["message"]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import urllib3
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
@@ -78,7 +79,7 @@ class KubeApi:
                 "check the kubeconfig/context, the network policy and that the API server is up"
             ) from None
         try:
-            document = json.loads(body)
+            document = parse_json(body)
         except ValueError:
             raise KubeError(f"the Kubernetes API at {self.server} answered GET {path} with non-JSON") from None
         if not isinstance(document, dict):
@@ -122,6 +123,14 @@ def connect(settings: KubeSettings) -> KubeApi:
     )
     configuration.connection_pool_maxsize = max(4, settings.fetch_concurrency + 1)
     return KubeApi(k8s_client.ApiClient(configuration), timeout=settings.request_timeout)
+
+
+def parse_json(body: bytes) -> Any:
+    """orjson parses several times faster than json; json still takes what orjson refuses (integers > 64 bit)."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
 
 
 def _use_in_cluster(settings: KubeSettings) -> bool:

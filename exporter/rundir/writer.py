@@ -15,10 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 from exporter.catalog import ReportKind
 from exporter.rundir import layout
 
-DEFAULT_COMPRESSLEVEL = 6
+# gzip level 3 compresses report JSON to about a tenth at three times the speed of level 6 (a fifteenth):
+# the getter keeps up with the API server, and the archive stays small. See docs/benchmarks.md.
+DEFAULT_COMPRESSLEVEL = 3
 
 
 @dataclass(frozen=True)
@@ -77,8 +81,7 @@ class KindWriter:
         self.objects = 0
 
     def write(self, obj: Mapping[str, Any]) -> None:
-        line = json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n"
-        self._gzip.write(line.encode("utf-8"))
+        self._gzip.write(_json_line(obj))
         self.objects += 1
 
     def restart(self) -> None:
@@ -94,6 +97,14 @@ class KindWriter:
         os.fsync(self._raw.fileno())
         self._raw.close()
         return WrittenFile(str(self.relative_path), self.objects, self._sink.size, self._sink.digest.hexdigest())
+
+
+def _json_line(obj: Mapping[str, Any]) -> bytes:
+    """Compact UTF-8 JSON and a newline; orjson is ~5x faster than json here, json takes what orjson refuses."""
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:  # integers beyond 64 bit, or a non-JSON value from a YAML input
+        return (json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str) + "\n").encode("utf-8")
 
 
 def write_manifest(run_dir: Path, manifest: Mapping[str, Any]) -> Path:

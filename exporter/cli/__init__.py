@@ -1,0 +1,50 @@
+"""The `report-exporter` command line: parse, call, report, exit code. Nothing else lives here.
+
+Exit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 partial (some kinds failed, malformed objects or
+unreadable inputs were met, or retention failed after a verified upload; what was written is valid and the
+manifest says what is missing).
+
+Standard output carries only what a script wants (the run directory, a listing, a manifest); progress and logs go
+to standard error, as a Rich display on a terminal and JSON lines elsewhere.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from exporter import __version__
+from exporter.cli import archive_commands, getter_commands
+
+app = typer.Typer(
+    name="report-exporter",
+    help=__doc__,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"report-exporter {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    """Dump Trivy Operator and Kubescape reports, archive them to S3, import them into DefectDojo."""
+
+
+getter_commands.register(app)
+archive_commands.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

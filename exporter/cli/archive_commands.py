@@ -83,7 +83,12 @@ def prune_command(
 
 
 @runs_app.command("list")
-def list_command(archive: ArchiveOption = None, cluster: ClusterOption = None, config: ConfigOption = None) -> None:
+def list_command(
+    archive: ArchiveOption = None,
+    cluster: ClusterOption = None,
+    config: ConfigOption = None,
+    log_format: LogFormatOption = None,
+) -> None:
     """One line per archived run of the cluster: id, status, size."""
 
     def action(settings: Settings, reporter: Reporter) -> ExitCode:
@@ -92,12 +97,16 @@ def list_command(archive: ArchiveOption = None, cluster: ClusterOption = None, c
             typer.echo(f"{run.run_id}\t{run.started_at:%Y-%m-%dT%H:%M:%SZ}\t{status}\t{run.size}")
         return ExitCode.OK
 
-    execute(config, {"archive.destination": archive, "cluster": cluster}, action)
+    execute(config, {"archive.destination": archive, "cluster": cluster, "log_format": log_format}, action)
 
 
 @runs_app.command("show")
 def show_command(
-    run: RunArgument, archive: ArchiveOption = None, cluster: ClusterOption = None, config: ConfigOption = None
+    run: RunArgument,
+    archive: ArchiveOption = None,
+    cluster: ClusterOption = None,
+    config: ConfigOption = None,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Print an archived run's manifest (JSON, for jq)."""
 
@@ -107,7 +116,7 @@ def show_command(
         typer.echo(json.dumps(archived.read_archived_manifest(store, settings.cluster, run_id), indent=2))
         return ExitCode.OK
 
-    execute(config, {"archive.destination": archive, "cluster": cluster}, action)
+    execute(config, {"archive.destination": archive, "cluster": cluster, "log_format": log_format}, action)
 
 
 @runs_app.command("restore")

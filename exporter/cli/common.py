@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,7 +41,12 @@ def execute(config: Path | None, flags: Mapping[str, Any], action: Action) -> No
     try:
         settings = load_settings(config_file=config, flags=flags)
         reporter = make_reporter(settings.log_format)
-        code = action(settings, reporter)
+        with warnings.catch_warnings(record=True) as raised:
+            warnings.simplefilter("always")
+            try:
+                code = action(settings, reporter)
+            finally:
+                _report_warnings(reporter, raised)
     except ExporterError as exc:
         if reporter is not None:
             reporter.error(str(exc))
@@ -51,6 +57,12 @@ def execute(config: Path | None, flags: Mapping[str, Any], action: Action) -> No
         if reporter is not None:
             reporter.close()
     raise typer.Exit(int(code))
+
+
+def _report_warnings(reporter: Reporter, raised: list[warnings.WarningMessage]) -> None:
+    """Python warnings (an insecure TLS switch, say) reach the log as our own lines, once each, not as stray text."""
+    for message in dict.fromkeys(str(warning.message) for warning in raised):
+        reporter.warning(message, event="warning")
 
 
 def split(value: str | None) -> list[str] | None:

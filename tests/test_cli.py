@@ -160,9 +160,16 @@ def test_upload_of_an_unfinished_run_fails_with_one_line(tmp_path: Path) -> None
 
 
 def test_an_insecure_s3_store_warns_in_the_log(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["runs", "list", "--archive", "s3://reports/x", "--log-format", "json"],
-                           env={"REPORT_EXPORTER_S3_INSECURE": "true", "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9",
-                                "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b", "AWS_DEFAULT_REGION": "us-east-1"})  # fmt: skip
+    environment = {
+        "REPORT_EXPORTER_S3_INSECURE": "true",
+        "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9",
+        "AWS_ACCESS_KEY_ID": "a",
+        "AWS_SECRET_ACCESS_KEY": "b",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    result = runner.invoke(
+        app, ["runs", "list", "--archive", "s3://reports/x", "--log-format", "json"], env=environment
+    )
     lines = [json.loads(line) for line in result.stderr.splitlines()]
     assert any(line["level"] == "warning" and "TLS" in line["message"] for line in lines), lines
     assert result.exit_code == 1, "the unreachable store is still an error"

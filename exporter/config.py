@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from exporter import catalog, selectors
 from exporter.errors import ConfigError
@@ -115,6 +115,40 @@ class ArchiveSettings(_Section):
     retention: RetentionSettings = RetentionSettings()
 
 
+class DojoSettings(_Section):
+    """DefectDojo: where findings go. No `url`: DefectDojo is off and runs are only archived."""
+
+    url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    api_key: SecretStr | None = None
+    api_key_file: Path | None = None
+    ca_bundle: Path | None = None
+    verify_tls: bool = True
+    timeout: float = Field(default=300.0, gt=0, description="seconds per request; imports of large files are slow")
+    retries: int = Field(default=5, ge=0, le=20)
+    backoff_factor: float = Field(default=1.0, ge=0)
+    concurrency: int = Field(default=2, ge=1, le=16)
+    product_type: str = "Kubernetes"
+    product: str = "{cluster}"
+    engagement: str = "{scanner}"
+    test: str = "{family} {scope}"
+    auto_create_context: bool = True
+    minimum_severity: str = Field(default="Info", pattern=r"^(Info|Low|Medium|High|Critical)$")
+    max_document_bytes: int = Field(
+        default=90 * 1024 * 1024, ge=1024, description="below DefectDojo's default upload limit of 100 MB"
+    )
+
+    @field_validator("product", "engagement", "test", "product_type")
+    @classmethod
+    def _known_placeholders(cls, template: str) -> str:
+        try:
+            template.format(cluster="c", scanner="s", family="f", scope="n")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"unknown placeholder {exc}; use {{cluster}}, {{scanner}}, {{family}}, {{scope}}"
+            ) from None
+        return template
+
+
 class Settings(_Section):
     """Everything a run needs to know, checked before it starts."""
 
@@ -123,6 +157,7 @@ class Settings(_Section):
     kube: KubeSettings = KubeSettings()
     filters: FilterSettings = FilterSettings()
     archive: ArchiveSettings = ArchiveSettings()
+    dojo: DojoSettings = DojoSettings()
 
 
 def _split_list(value: str) -> list[str]:
@@ -151,6 +186,10 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "REPORT_EXPORTER_S3_ACCESS_KEY_FILE": ("archive.access_key_file", str),
     "REPORT_EXPORTER_S3_SECRET_KEY_FILE": ("archive.secret_key_file", str),
     "REPORT_EXPORTER_CREATE_BUCKET": ("archive.create_bucket", str),
+    "DD_URL": ("dojo.url", str),
+    "DD_API_KEY": ("dojo.api_key", str),
+    "REPORT_EXPORTER_DD_API_KEY_FILE": ("dojo.api_key_file", str),
+    "REPORT_EXPORTER_DD_CA_BUNDLE": ("dojo.ca_bundle", str),
 }
 
 

@@ -43,3 +43,7 @@ class RunDirError(ExporterError):
 
 class ArchiveError(ExporterError):
     """The archive (S3 or a local directory) could not be used; nothing was deleted locally."""
+
+
+class DojoError(ExporterError):
+    """DefectDojo could not be used (unreachable, rejected the key, refused a document); the archive is unaffected."""

@@ -173,3 +173,11 @@ def test_an_insecure_s3_store_warns_in_the_log(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in result.stderr.splitlines()]
     assert any(line["level"] == "warning" and "TLS" in line["message"] for line in lines), lines
     assert result.exit_code == 1, "the unreachable store is still an error"
+
+
+def test_the_version_matches_the_package_metadata() -> None:
+    from importlib.metadata import version
+
+    from exporter import __version__
+
+    assert __version__ == version("report-exporter")

@@ -2,6 +2,7 @@
 
     <cluster>/runs/<YYYY>/<MM>/<DD>/<run_id>/manifest.json
     <cluster>/runs/<YYYY>/<MM>/<DD>/<run_id>/reports/<group>/<plural>.jsonl.gz
+    <cluster>/dojo/state.json
 
 Keys are relative to the destination root (`s3://bucket/prefix`); the store adds the prefix. The date folders make a
 day's or a month's runs one prefix away for people and query engines; the run id alone identifies a run.
@@ -34,6 +35,11 @@ def run_file_key(cluster: str, run_id: str, relative_path: str) -> str:
 
 def manifest_key(cluster: str, run_id: str) -> str:
     return run_file_key(cluster, run_id, layout.MANIFEST)
+
+
+def dojo_state_key(cluster: str) -> str:
+    """What was last sent to DefectDojo for this cluster; outside `runs/`, so retention never sees it."""
+    return f"{cluster}/dojo/state.json"
 
 
 @dataclass(frozen=True)

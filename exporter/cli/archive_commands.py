@@ -11,7 +11,9 @@ import typer
 from exporter.archive import runs as archived
 from exporter.archive.open import open_store
 from exporter.archive.retention import RetentionPolicy
+from exporter.archive.store import Store
 from exporter.cli.common import ArchiveOption, ClusterOption, ConfigOption, LogFormatOption, execute, worst
+from exporter.cli.dojo_commands import sync_to_dojo
 from exporter.config import Settings
 from exporter.errors import ExitCode, ExporterError
 from exporter.progress import Reporter
@@ -50,9 +52,9 @@ def upload_and_prune(
     store.check()
     uploaded = [upload_run(store, directory, max_concurrency=settings.archive.max_concurrency, reporter=reporter)
                 for directory in directories]  # fmt: skip
+    codes = [_to_dojo(settings, reporter, directories[-1], store)] if settings.dojo.url else [ExitCode.OK]
     if not apply_retention:
-        return ExitCode.OK
-    codes = [ExitCode.OK]
+        return worst(*codes)
     policy = RetentionPolicy.from_settings(settings.archive.retention)
     for cluster in sorted({result.cluster for result in uploaded}):
         protect = tuple(result.run_id for result in uploaded if result.cluster == cluster)
@@ -62,6 +64,15 @@ def upload_and_prune(
             reporter.error(f"retention failed after a verified upload: {exc}", event="prune_failed")
             codes.append(ExitCode.PARTIAL)
     return worst(*codes)
+
+
+def _to_dojo(settings: Settings, reporter: Reporter, run_dir: Path, store: Store) -> ExitCode:
+    """The newest run into DefectDojo; its failure is reported and leaves the verified archive standing."""
+    try:
+        return sync_to_dojo(settings, reporter, run_dir, store=store)
+    except ExporterError as exc:
+        reporter.error(f"DefectDojo import failed, the run is archived: {exc}", event="dojo_failed")
+        return ExitCode.PARTIAL
 
 
 def prune_command(

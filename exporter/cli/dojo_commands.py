@@ -1,0 +1,89 @@
+"""`dojo plan DIR` (what would be sent where, nothing sent) and `dojo sync DIR` (send it)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from exporter.archive.open import open_store
+from exporter.archive.store import Store
+from exporter.cli.common import ConfigOption, LogFormatOption, execute
+from exporter.config import DojoSettings, Settings
+from exporter.dojo.client import DojoClient
+from exporter.dojo.sync import SyncResult, plan_run, sync_run
+from exporter.errors import ConfigError, ExitCode
+from exporter.progress import Reporter
+from exporter.uploader import run_dirs
+
+dojo_app = typer.Typer(help="Plan or send a run's findings to DefectDojo.", no_args_is_help=True)
+RunDirArgument = Annotated[Path, typer.Argument(help="a run directory, or the getter's --out directory (newest run)")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(dojo_app, name="dojo")
+
+
+@dojo_app.command("plan")
+def plan_command(run_dir: RunDirArgument, config: ConfigOption = None, log_format: LogFormatOption = None) -> None:
+    """Print which tests the run feeds (product / engagement / test, scan type, objects, bytes); send nothing."""
+
+    def action(settings: Settings, reporter: Reporter) -> ExitCode:
+        with tempfile.TemporaryDirectory(prefix="dojo-plan-") as scratch:
+            _, plan = plan_run(run_dirs(run_dir)[-1], settings.dojo, Path(scratch))
+        for test in plan.tests:
+            context = test.context
+            typer.echo(
+                f"{context.product_type} / {context.product} / {context.engagement} / {context.title}\t"
+                f"{context.scan_type}\t{test.objects} reports\t{len(test.document)} bytes\tservice {context.service}"
+            )
+        for (scanner, family), why in sorted(plan.held.items()):
+            typer.echo(f"held: {scanner}/{family}: {why}")
+        return ExitCode.OK
+
+    execute(config, {"log_format": log_format}, action)
+
+
+@dojo_app.command("sync")
+def sync_command(run_dir: RunDirArgument, config: ConfigOption = None, log_format: LogFormatOption = None) -> None:
+    """Reimport the run's findings into DefectDojo (changed tests only; fingerprints kept in the archive)."""
+
+    def action(settings: Settings, reporter: Reporter) -> ExitCode:
+        store = open_store(settings.archive) if settings.archive.destination else None
+        return sync_to_dojo(settings, reporter, run_dirs(run_dir)[-1], store=store)
+
+    execute(config, {"log_format": log_format}, action)
+
+
+def sync_to_dojo(settings: Settings, reporter: Reporter, run_dir: Path, *, store: Store | None) -> ExitCode:
+    """One run into DefectDojo; OK, or PARTIAL when a test was held back or refused (the archive stands)."""
+    client = DojoClient(settings.dojo, api_key=api_key(settings.dojo))
+    try:
+        result = sync_run(run_dir, settings.dojo, client, reporter, store=store)
+    finally:
+        client.close()
+    reporter.info(_summary(result), event="dojo_finished", calls=result.calls, reimported=len(result.reimported),
+                  unchanged=len(result.unchanged), emptied=len(result.emptied), failed=len(result.failed))  # fmt: skip
+    return ExitCode.PARTIAL if result.failed or result.held else ExitCode.OK
+
+
+def api_key(settings: DojoSettings) -> str:
+    """The API key from DD_API_KEY or a mounted file; never printed."""
+    if settings.api_key is not None:
+        return settings.api_key.get_secret_value()
+    if settings.api_key_file is not None:
+        try:
+            return settings.api_key_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read dojo.api_key_file {settings.api_key_file}: {exc.strerror}") from None
+    raise ConfigError("DefectDojo is configured (DD_URL) but has no API key: set DD_API_KEY or dojo.api_key_file")
+
+
+def _summary(result: SyncResult) -> str:
+    return (
+        f"DefectDojo: {len(result.reimported)} tests reimported, {len(result.unchanged)} unchanged (skipped), "
+        f"{len(result.emptied)} emptied scopes closed, {len(result.held)} families held back, "
+        f"{len(result.failed)} failed; {result.calls} API calls"
+    )

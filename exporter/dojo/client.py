@@ -1,0 +1,148 @@
+"""DefectDojo's REST API v2, the few calls the exporter makes: find the context, list tests, reimport a scan.
+
+requests with urllib3's Retry (429 honouring Retry-After, 5xx, connection errors) through an HTTPAdapter, not a
+loop of our own. Reimport is safe to retry: sending the same document twice leaves the test as one import would.
+The API key travels only in the Authorization header; no message, log line or exception carries it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from exporter.config import DojoSettings
+from exporter.errors import DojoError
+
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+
+@dataclass(frozen=True)
+class TestContext:
+    """Where one test's findings go, by name, as DefectDojo's auto_create_context finds or creates it."""
+
+    product_type: str
+    product: str
+    engagement: str
+    title: str
+    scan_type: str
+    service: str
+
+
+class DojoClient:
+    def __init__(self, settings: DojoSettings, *, api_key: str) -> None:
+        if not settings.url:
+            raise DojoError("DefectDojo is not configured: set DD_URL and DD_API_KEY")
+        self.url = settings.url.rstrip("/")
+        self._settings = settings
+        self._session = requests.Session()
+        self._session.headers["Authorization"] = f"Token {api_key}"
+        self._session.headers["Accept"] = "application/json"
+        self._session.verify = str(settings.ca_bundle) if settings.ca_bundle else settings.verify_tls
+        retry = Retry(
+            total=settings.retries,
+            backoff_factor=settings.backoff_factor,
+            backoff_max=60,
+            status_forcelist=RETRY_STATUSES,
+            allowed_methods=frozenset({"GET", "POST"}),
+            respect_retry_after_header=True,
+            raise_on_status=False,
+        )
+        adapter = HTTPAdapter(max_retries=retry, pool_maxsize=max(4, settings.concurrency))
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+        self.calls = 0  # requests sent (retries not counted): the benchmark's measure of work
+
+    def close(self) -> None:
+        self._session.close()
+
+    def find(self, path: str, **filters: Any) -> list[dict[str, Any]]:
+        """Every result of a filtered list endpoint (`products/?name=...`), following pagination."""
+        results: list[dict[str, Any]] = []
+        params: dict[str, Any] | None = {**filters, "limit": 100}
+        url: str | None = f"{self.url}/api/v2/{path}"
+        while url:
+            page = self._call("GET", url, f"list {path}", params=params)
+            results.extend(page.get("results", []))
+            url, params = page.get("next"), None
+        return results
+
+    def tests_named(self, context: TestContext) -> list[dict[str, Any]]:
+        """The tests that already hold this context's findings, oldest first (empty when none exist yet)."""
+        products = self.find("products/", name=context.product)
+        product = next((p for p in products if p.get("name") == context.product), None)
+        if product is None:
+            return []
+        engagements = self.find("engagements/", product=product["id"], name=context.engagement)
+        engagement = next((e for e in engagements if e.get("name") == context.engagement), None)
+        if engagement is None:
+            return []
+        tests = self.find("tests/", engagement=engagement["id"], title=context.title)
+        return sorted((t for t in tests if t.get("title") == context.title), key=lambda test: int(test["id"]))
+
+    def reimport(self, context: TestContext, document: bytes, *, test_id: int | None) -> dict[str, Any]:
+        """Reimport a complete snapshot of one test, closing what it no longer holds (for its service only)."""
+        form: dict[str, Any] = {
+            "scan_type": context.scan_type,
+            "service": context.service,
+            "close_old_findings": "true",
+            "minimum_severity": self._settings.minimum_severity,
+            "active": "true",
+            "verified": "false",
+        }
+        if test_id is not None:
+            form["test"] = str(test_id)
+        else:
+            form.update(
+                product_type_name=context.product_type,
+                product_name=context.product,
+                engagement_name=context.engagement,
+                test_title=context.title,
+                auto_create_context="true" if self._settings.auto_create_context else "false",
+            )
+        files = {"file": (f"{context.scan_type.replace(' ', '-').lower()}.json", document, "application/json")}
+        return self._call("POST", f"{self.url}/api/v2/reimport-scan/", f"reimport {context.title!r}", data=form,
+                          files=files)  # fmt: skip
+
+    def _call(self, method: str, url: str, what: str, **kwargs: Any) -> dict[str, Any]:
+        self.calls += 1
+        try:
+            response = self._session.request(method, url, timeout=self._settings.timeout, **kwargs)
+        except requests.exceptions.SSLError:
+            raise DojoError(
+                f"TLS verification of DefectDojo at {self.url} failed; "
+                "set dojo.ca_bundle (REPORT_EXPORTER_DD_CA_BUNDLE)"
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            raise DojoError(f"cannot reach DefectDojo at {self.url} ({type(exc).__name__}); check DD_URL and the "
+                            "network policy; the archive is not affected") from None  # fmt: skip
+        if response.status_code == 401 or _rejected_key(response):
+            raise DojoError(f"DefectDojo at {self.url} rejected the API key ({response.status_code}); check DD_API_KEY")
+        if response.status_code == 403:
+            raise DojoError(f"DefectDojo at {self.url} refused to {what} (403): the API key's user lacks permission; "
+                            "give it the Writer role on the product type (or Global Importer)")  # fmt: skip
+        if response.status_code == 413:
+            raise DojoError(f"DefectDojo at {self.url} refused to {what}: the document is too large (413); lower "
+                            "dojo.max_document_bytes below DD_SCAN_FILE_MAX_SIZE")  # fmt: skip
+        if response.status_code >= 400:
+            detail = " ".join(response.text.split())[:300]
+            raise DojoError(f"DefectDojo at {self.url} could not {what}: HTTP {response.status_code}: {detail}")
+        try:
+            body = response.json()
+        except ValueError:
+            raise DojoError(f"DefectDojo at {self.url} answered {what} with non-JSON") from None
+        return body if isinstance(body, dict) else {"results": body}
+
+
+def _rejected_key(response: requests.Response) -> bool:
+    """DefectDojo answers a bad or missing key with 403 (Session auth comes first in its DRF settings), not 401."""
+    if response.status_code != 403:
+        return False
+    try:
+        detail = str(response.json().get("detail", ""))
+    except (ValueError, AttributeError):
+        return False
+    return detail in ("Invalid token.", "Authentication credentials were not provided.")

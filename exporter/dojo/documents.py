@@ -1,0 +1,46 @@
+"""One test's document per scan type, from the converters: the only place that knows which converter serves which
+scan type, how several Grype documents become one, and what "no findings" looks like to each parser."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from exporter import catalog
+from exporter.dojo import convert
+
+TRIVY = catalog.TRIVY_OPERATOR_SCAN.scan_type
+GRYPE = catalog.ANCHORE_GRYPE.scan_type
+KUBESCAPE = catalog.KUBESCAPE_JSON.scan_type
+
+
+def document_for(scan_type: str, objects: Sequence[Mapping[str, Any]]) -> bytes:
+    """The bytes one reimport sends for these objects."""
+    if scan_type == TRIVY:
+        return convert.trivy_operator_document(objects)
+    if scan_type == GRYPE:
+        return merge_grype([document for obj in objects if (document := convert.grype_document(obj)) is not None])
+    if scan_type == KUBESCAPE:
+        return convert.kubescape_document(objects)
+    raise ValueError(f"no converter for scan type {scan_type!r}")
+
+
+def empty_document(scan_type: str) -> bytes:
+    """What each parser reads as a scan with no findings: reimported, it closes the test's open findings."""
+    return document_for(scan_type, [])
+
+
+def merge_grype(documents: Sequence[bytes]) -> bytes:
+    """Several images' Grype documents as one: the parser reads `matches`, each carrying its own artifact.
+
+    The first document's descriptor is kept so the result still reads as Grype's output.
+    """
+    merged: dict[str, Any] = {"matches": []}
+    for raw in documents:
+        document = orjson.loads(raw)
+        if "descriptor" in document and "descriptor" not in merged:
+            merged["descriptor"] = document["descriptor"]
+        merged["matches"].extend(document.get("matches") or [])
+    return orjson.dumps(merged)

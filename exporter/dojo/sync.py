@@ -1,0 +1,112 @@
+"""Send a run to DefectDojo: reimport every changed test, skip unchanged ones, close scopes that emptied.
+
+Decisions, in order, for each test of the plan:
+- unchanged since the last accepted reimport (same fingerprint, test still there): no call at all;
+- otherwise reimported into the test that already holds its findings: the oldest test with its title, so that an
+  empty test left behind by a failed import never captures the findings; or, the first time, by names with
+  auto_create_context;
+- a test a previous run fed, whose scope has no reports now, is reimported with an empty document when its family
+  completed in this run (its findings were fixed), and left alone when the family failed.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from exporter.archive.store import Store
+from exporter.config import DojoSettings
+from exporter.dojo import documents
+from exporter.dojo.client import DojoClient, TestContext
+from exporter.dojo.plan import DojoPlan, build_plan, fingerprint
+from exporter.dojo.state import SyncState, load_state, save_state
+from exporter.errors import DojoError
+from exporter.progress import Reporter
+from exporter.rundir import reader
+
+
+@dataclass
+class SyncResult:
+    reimported: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    emptied: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    calls: int = 0
+
+
+@dataclass(frozen=True)
+class _Work:
+    key: str
+    context: TestContext
+    document: bytes
+    emptied: bool = False
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.document, self.context)
+
+
+def plan_run(run_dir: Path, settings: DojoSettings, scratch: Path) -> tuple[dict[str, Any], DojoPlan]:
+    manifest = reader.read_manifest(run_dir)
+    return manifest, build_plan(run_dir, manifest, settings, scratch)
+
+
+def sync_run(
+    run_dir: Path, settings: DojoSettings, client: DojoClient, reporter: Reporter, *, store: Store | None
+) -> SyncResult:
+    """Reimport what changed; the state is saved for the tests DefectDojo accepted, even when others failed."""
+    with tempfile.TemporaryDirectory(prefix="dojo-plan-") as scratch:
+        manifest, plan = plan_run(run_dir, settings, Path(scratch))
+    cluster = str(manifest["cluster"])
+    state = load_state(store, cluster)
+    result = SyncResult(held=[f"{scanner}/{family}: {why}" for (scanner, family), why in sorted(plan.held.items())])
+    for line in result.held:
+        reporter.warning(f"DefectDojo: {line}", event="dojo_held")
+    work = [_Work(str(test.key), test.context, test.document) for test in plan.tests]
+    work += _emptied_scopes(plan, state)
+    changed = [item for item in work if state.fingerprint(item.key) != item.fingerprint]
+    result.unchanged = sorted(item.key for item in work if state.fingerprint(item.key) == item.fingerprint)
+    with ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="dojo") as pool:
+        outcomes = list(pool.map(lambda item: _reimport(client, item, reporter), changed))
+    for item, (test_id, error) in zip(changed, outcomes, strict=True):
+        if error is not None:
+            result.failed.append(f"{item.key}: {error}")
+            continue
+        state.record(item.key, fingerprint=item.fingerprint, test_id=test_id, context=asdict(item.context))
+        (result.emptied if item.emptied else result.reimported).append(item.key)
+    result.calls = client.calls
+    save_state(store, cluster, state)
+    return result
+
+
+def _emptied_scopes(plan: DojoPlan, state: SyncState) -> list[_Work]:
+    """Tests fed before whose scope has no reports now, in families that completed: their findings were fixed."""
+    planned = {str(test.key) for test in plan.tests}
+    items = []
+    for key, entry in sorted(state.tests.items()):
+        family = tuple(key.split("/")[:2])
+        if key in planned or "context" not in entry or family not in plan.complete:
+            continue
+        context = TestContext(**entry["context"])
+        items.append(_Work(key, context, documents.empty_document(context.scan_type), emptied=True))
+    return items
+
+
+def _reimport(client: DojoClient, item: _Work, reporter: Reporter) -> tuple[int | None, str | None]:
+    try:
+        existing = client.tests_named(item.context)
+        test_id = int(existing[0]["id"]) if existing else None
+        response = client.reimport(item.context, item.document, test_id=test_id)
+    except DojoError as exc:
+        reporter.error(f"DefectDojo: {item.key}: {exc}", event="dojo_failed", test=item.key)
+        return None, str(exc)
+    new_id = response.get("test_id") or response.get("test") or test_id
+    reporter.info(
+        f"DefectDojo: reimported {item.key} into test {new_id} ({len(item.document)} bytes)",
+        event="dojo_reimported", test=item.key, test_id=new_id, statistics=response.get("statistics"),
+    )  # fmt: skip
+    return (int(new_id) if new_id is not None else None), None

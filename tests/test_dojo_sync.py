@@ -1,0 +1,240 @@
+"""Findings in DefectDojo through their life, against the stand-in that parses like DefectDojo's real parsers.
+
+Each test writes report objects, runs the real getter into a run directory and sends it with the real sync, then
+looks at what DefectDojo would hold: new, unchanged, fixed (closed), back (reactivated), rollout (unchanged),
+failed kind (untouched), triage kept, and nothing sent when nothing changed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from exporter.archive.filestore import FileStore
+from exporter.cli import app
+from exporter.config import Settings, load_settings
+from exporter.dojo.client import DojoClient
+from exporter.dojo.sync import SyncResult, sync_run
+from exporter.getter import get_from_files
+from exporter.progress import JsonReporter
+from tests.conftest import vulnerability_report
+from tests.dojo_standin import DojoStandin
+
+TOKEN = "test-token"
+
+
+@pytest.fixture
+def dojo() -> Iterator[DojoStandin]:
+    with DojoStandin(token=TOKEN) as standin:
+        yield standin
+
+
+def cve(identifier: str, package: str, severity: str = "HIGH") -> dict[str, Any]:
+    return {"vulnerabilityID": identifier, "resource": package, "installedVersion": "1.0", "fixedVersion": "1.1",
+            "severity": severity, "title": f"{package}: {identifier}", "primaryLink": f"https://avd.aquasec.com/nvd/{identifier.lower()}",
+            "links": [], "score": 7.5}  # fmt: skip
+
+
+def report(namespace: str, replicaset: str, *vulnerabilities: dict[str, Any]) -> dict[str, Any]:
+    """A VulnerabilityReport of a Deployment's ReplicaSet, as trivy-operator writes it."""
+    obj = vulnerability_report(namespace, f"replicaset-{replicaset}-app")
+    labels = obj["metadata"]["labels"]
+    labels["trivy-operator.resource.name"] = replicaset
+    obj["report"]["vulnerabilities"] = list(vulnerabilities)
+    return obj
+
+
+class Harness:
+    """Runs get + sync for a list of objects, with the state kept in a directory archive as in production."""
+
+    def __init__(self, tmp_path: Path, dojo: DojoStandin) -> None:
+        self.tmp_path, self.dojo, self.runs = tmp_path, dojo, 0
+        self.store = FileStore((tmp_path / "archive").as_uri())
+        self.log = io.StringIO()
+
+    def settings(self, **dojo_overrides: Any) -> Settings:
+        flags = {"cluster": "prod", "dojo.url": self.dojo.url, "dojo.api_key": TOKEN, "dojo.retries": 2,
+                 "dojo.backoff_factor": 0} | {f"dojo.{k}": v for k, v in dojo_overrides.items()}  # fmt: skip
+        return load_settings(environ={}, flags=flags)
+
+    def run_dir(self, objects: list[dict[str, Any]]) -> Path:
+        self.runs += 1
+        source = self.tmp_path / f"source-{self.runs}"
+        source.mkdir()
+        (source / "reports.yaml").write_text(yaml.safe_dump_all(objects))
+        return get_from_files(self.settings(), source, self.tmp_path / "runs", JsonReporter(self.log)).run_dir
+
+    def sync(self, objects: list[dict[str, Any]] | Path, **dojo_overrides: Any) -> SyncResult:
+        run_dir = objects if isinstance(objects, Path) else self.run_dir(objects)
+        settings = self.settings(**dojo_overrides)
+        client = DojoClient(settings.dojo, api_key=TOKEN)
+        try:
+            return sync_run(run_dir, settings.dojo, client, JsonReporter(self.log), store=self.store)
+        finally:
+            client.close()
+
+    def reimports(self) -> int:
+        return sum(1 for r in self.dojo.requests if r.path.endswith("/reimport-scan/"))
+
+
+@pytest.fixture
+def harness(tmp_path: Path, dojo: DojoStandin) -> Harness:
+    return Harness(tmp_path, dojo)
+
+
+CVE1, CVE2 = cve("CVE-2024-6119", "libssl3"), cve("CVE-2024-45490", "libexpat1", "CRITICAL")
+
+
+def test_first_run_imports_every_finding_into_its_namespace_test(harness: Harness) -> None:
+    result = harness.sync([report("shop", "web-6d4cf56db6", CVE1, CVE2), report("payments", "api-7c9d8f6b5d", CVE1)])
+    assert not result.failed and len(result.reimported) == 2
+    findings = harness.dojo.findings(active=True)
+    assert len(findings) == 3
+    titles = {t["title"] for t in harness.dojo.tests()}
+    assert titles == {"vulnerability shop", "vulnerability payments"}
+    assert {p["name"] for p in harness.dojo.products()} == {"prod"}
+
+
+def test_an_unchanged_rerun_makes_no_import_call(harness: Harness) -> None:
+    objects = [report("shop", "web-6d4cf56db6", CVE1, CVE2)]
+    harness.sync(objects)
+    before = harness.reimports()
+    result = harness.sync(objects)
+    assert harness.reimports() == before and result.reimported == [] and result.unchanged
+    assert result.calls == 0
+
+
+def test_a_fixed_finding_is_closed_and_reactivated_when_it_comes_back(harness: Harness) -> None:
+    harness.sync([report("shop", "web-6d4cf56db6", CVE1, CVE2)])
+    harness.sync([report("shop", "web-6d4cf56db6", CVE1)])
+    assert len(harness.dojo.findings(active=True)) == 1
+    closed = harness.dojo.findings(active=False)
+    assert len(closed) == 1 and "CVE-2024-45490" in json.dumps(closed[0])
+    harness.sync([report("shop", "web-6d4cf56db6", CVE1, CVE2)])
+    assert len(harness.dojo.findings(active=True)) == 2 and len(harness.dojo.findings()) == 2
+
+
+def test_a_rollout_with_the_same_packages_changes_nothing(harness: Harness) -> None:
+    harness.sync([report("shop", "web-6d4cf56db6", CVE1, CVE2)])
+    ids = {f["id"] for f in harness.dojo.findings(active=True)}
+    harness.sync([report("shop", "web-5b8f7c9d4e", CVE1, CVE2)])
+    assert {f["id"] for f in harness.dojo.findings(active=True)} == ids
+    assert harness.dojo.findings(active=False) == []
+
+
+def test_a_failed_kind_leaves_its_findings_untouched(harness: Harness) -> None:
+    harness.sync([report("shop", "web-6d4cf56db6", CVE1, CVE2)])
+    run_dir = harness.run_dir([])
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    for entry in manifest["kinds"]:
+        if entry["plural"] == "vulnerabilityreports":
+            entry["status"], entry["error"] = "failed", "forbidden to list"
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    before = harness.reimports()
+    result = harness.sync(run_dir)
+    assert harness.reimports() == before
+    assert result.held and "vulnerabilityreports failed" in result.held[0]
+    assert len(harness.dojo.findings(active=True)) == 2
+
+
+def test_a_kind_that_completed_empty_closes_its_findings(harness: Harness) -> None:
+    harness.sync([report("shop", "web-6d4cf56db6", CVE1, CVE2), report("payments", "api-7c9d8f6b5d", CVE1)])
+    result = harness.sync([report("payments", "api-7c9d8f6b5d", CVE1)])
+    assert result.emptied == ["trivy-operator/vulnerability/shop"]
+    assert len(harness.dojo.findings(active=True)) == 1
+    assert len(harness.dojo.findings(active=False)) == 2
+
+
+def test_an_analysts_false_positive_survives_the_nightly_reimport(harness: Harness) -> None:
+    harness.sync([report("shop", "web-6d4cf56db6", CVE1, CVE2)])
+    target = harness.dojo.findings(active=True)[0]
+    _patch(harness.dojo, target["id"], {"false_p": True, "active": False})
+    harness.sync([report("shop", "web-6d4cf56db6", CVE1, CVE2, cve("CVE-2023-1", "zlib1g", "LOW"))])
+    kept = next(f for f in harness.dojo.findings() if f["id"] == target["id"])
+    assert kept["false_p"] is True and kept["active"] is False
+
+
+def test_every_test_gets_one_consistent_service(harness: Harness) -> None:
+    harness.sync([report("shop", "web-6d4cf56db6", CVE1)])
+    sent = [r for r in harness.dojo.requests if r.path.endswith("/reimport-scan/")]
+    assert sent[0].form["service"] == "prod/trivy-operator/vulnerability/shop"
+    assert sent[0].form["close_old_findings"] == "true"
+
+
+def test_the_next_reimport_lands_in_the_test_a_failed_import_left_behind(harness: Harness) -> None:
+    harness.dojo.import_fails_after_creating_test()
+    first = harness.sync([report("shop", "web-6d4cf56db6", CVE1)], retries=0)
+    assert first.failed and len(harness.dojo.tests()) == 1 and harness.dojo.findings() == []
+    second = harness.sync([report("shop", "web-6d4cf56db6", CVE1)])
+    assert not second.failed
+    assert len(harness.dojo.tests()) == 1, "no second test: the findings land in the one left behind"
+    assert len(harness.dojo.findings(active=True)) == 1
+
+
+def test_server_errors_are_retried(harness: Harness) -> None:
+    harness.dojo.fail_next("/api/v2/reimport-scan/", 503)
+    result = harness.sync([report("shop", "web-6d4cf56db6", CVE1)])
+    assert not result.failed and len(harness.dojo.findings(active=True)) == 1
+
+
+def test_a_document_over_the_limit_is_split_into_stable_parts(harness: Harness) -> None:
+    objects = [report("shop", f"svc{i}-6d4cf56db6", cve(f"CVE-2024-{i:04d}", f"pkg{i}")) for i in range(12)]
+    result = harness.sync(objects, max_document_bytes=6000)
+    assert not result.failed and len(result.reimported) > 1
+    assert all("(part " in t["title"] for t in harness.dojo.tests())
+    assert len(harness.dojo.findings(active=True)) == 12
+    rerun = harness.sync(objects, max_document_bytes=6000)
+    assert rerun.reimported == [] and rerun.calls == 0
+
+
+def test_dojo_down_archives_the_run_and_exits_non_zero(tmp_path: Path, dojo: DojoStandin) -> None:
+    dojo.down()
+    archive = (tmp_path / "archive").as_uri()
+    result = CliRunner().invoke(
+        app, ["run", "--sample", "--out", str(tmp_path / "runs"), "--archive", archive, "--log-format", "json"],
+        env={"DD_URL": dojo.url, "DD_API_KEY": TOKEN, "REPORT_EXPORTER_CONFIG": str(_fast_retries(tmp_path))},
+    )  # fmt: skip
+    assert result.exit_code == 3
+    lines = [json.loads(line) for line in result.stderr.splitlines()]
+    assert any(line["event"] == "upload_finished" for line in lines)
+    errors = [line["message"] for line in lines if line["level"] == "error"]
+    assert errors and all("cannot reach DefectDojo" in message for message in errors)
+    assert TOKEN not in result.stderr and TOKEN not in result.stdout
+    listed = CliRunner().invoke(app, ["runs", "list", "--archive", archive])
+    assert "\tcomplete\t" in listed.stdout
+
+
+def test_the_sample_cluster_goes_to_dojo_through_upload(tmp_path: Path, dojo: DojoStandin) -> None:
+    archive = (tmp_path / "archive").as_uri()
+    env = {"DD_URL": dojo.url, "DD_API_KEY": TOKEN}
+    first = CliRunner().invoke(app, ["run", "--sample", "--out", str(tmp_path / "runs"), "--archive", archive,
+                                     "--log-format", "json"], env=env)  # fmt: skip
+    assert first.exit_code == 0, first.stderr[-3000:]
+    assert len(dojo.findings(active=True)) > 100
+    reimports = sum(1 for r in dojo.requests if r.path.endswith("/reimport-scan/"))
+    second = CliRunner().invoke(app, ["run", "--sample", "--out", str(tmp_path / "runs"), "--archive", archive,
+                                      "--log-format", "json"], env=env)  # fmt: skip
+    assert second.exit_code == 0
+    assert sum(1 for r in dojo.requests if r.path.endswith("/reimport-scan/")) == reimports
+    assert TOKEN not in first.stderr + second.stderr
+
+
+def _patch(dojo: DojoStandin, finding_id: int, fields: dict[str, Any]) -> None:
+    import requests
+
+    response = requests.patch(f"{dojo.url}/api/v2/findings/{finding_id}/", json=fields,
+                              headers={"Authorization": f"Token {TOKEN}"}, timeout=10)  # fmt: skip
+    assert response.status_code == 200, response.text
+
+
+def _fast_retries(tmp_path: Path) -> Path:
+    path = tmp_path / "fast.yaml"
+    path.write_text(yaml.safe_dump({"dojo": {"retries": 1, "backoff_factor": 0}}))
+    return path

@@ -84,17 +84,8 @@ def get_from_cluster(
             results.append(result)
     finally:
         api.close()
-    info = RunInfo(
-        run_id=run_dir.name,
-        cluster=settings.cluster,
-        started_at=started,
-        finished_at=datetime.now(UTC),
-        exporter_version=__version__,
-        kubernetes_version=version,
-        source={"type": "kubernetes", "server": api.server},
-        filters=_filters_record(settings.filters),
-    )
-    return _finish(run_dir, info, results)
+    source = {"type": "kubernetes", "server": api.server}
+    return _finish(run_dir, _run_info(run_dir, settings, started, source, kubernetes_version=version), results)
 
 
 def get_from_files(settings: Settings, source: Path, out_dir: Path, reporter: Reporter) -> GetResult:
@@ -118,11 +109,14 @@ def get_from_files(settings: Settings, source: Path, out_dir: Path, reporter: Re
             if kind not in sinks:
                 sinks[kind] = _KindSink(run_dir, kind, settings.filters, reporter, only_namespaces=True)
             sinks[kind].accept(obj)
-    finally:
-        results = [
-            sinks[kind].finish(KindStatus.COMPLETE) if kind in sinks else KindResult(kind, KindStatus.ABSENT)
-            for kind in kinds
-        ]
+    except BaseException:
+        for sink in sinks.values():  # close the files; without a manifest the run stays incomplete
+            sink.finish(KindStatus.FAILED)
+        raise
+    results = [
+        sinks[kind].finish(KindStatus.COMPLETE) if kind in sinks else KindResult(kind, KindStatus.ABSENT)
+        for kind in kinds
+    ]
     for result in results:
         _report_result(reporter, result)
     for problem in scan.unreadable:
@@ -133,18 +127,7 @@ def get_from_files(settings: Settings, source: Path, out_dir: Path, reporter: Re
             event="ignored_objects",
             ignored=scan.ignored,
         )
-    info = RunInfo(
-        run_id=run_dir.name,
-        cluster=settings.cluster,
-        started_at=started,
-        finished_at=datetime.now(UTC),
-        exporter_version=__version__,
-        kubernetes_version=None,
-        source={"type": "files", "path": str(source)},
-        filters=_filters_record(settings.filters),
-        ignored=scan.ignored,
-        unreadable=tuple(scan.unreadable),
-    )
+    info = _run_info(run_dir, settings, started, {"type": "files", "path": str(source)}, scan=scan)
     return _finish(run_dir, info, results)
 
 
@@ -266,6 +249,29 @@ def _report_result(reporter: Reporter, result: KindResult) -> None:
             f"{len(result.malformed)} malformed objects kept (first: {result.malformed[0]})"
         )
     reporter.kind_finished(result.kind.plural, result.status.value, objects, detail)
+
+
+def _run_info(
+    run_dir: Path,
+    settings: Settings,
+    started: datetime,
+    source: dict[str, str],
+    *,
+    kubernetes_version: str | None = None,
+    scan: FileScan | None = None,
+) -> RunInfo:
+    return RunInfo(
+        run_id=run_dir.name,
+        cluster=settings.cluster,
+        started_at=started,
+        finished_at=datetime.now(UTC),
+        exporter_version=__version__,
+        kubernetes_version=kubernetes_version,
+        source=source,
+        filters=_filters_record(settings.filters),
+        ignored=scan.ignored if scan else {},
+        unreadable=tuple(scan.unreadable) if scan else (),
+    )
 
 
 def _finish(run_dir: Path, info: RunInfo, results: list[KindResult]) -> GetResult:

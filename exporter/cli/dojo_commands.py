@@ -13,9 +13,11 @@ from exporter.archive.store import Store
 from exporter.cli.common import ConfigOption, LogFormatOption, execute
 from exporter.config import DojoSettings, Settings
 from exporter.dojo.client import DojoClient
-from exporter.dojo.sync import SyncResult, plan_run, sync_run
+from exporter.dojo.plan import build_plan
+from exporter.dojo.sync import SyncResult, sync_run
 from exporter.errors import ConfigError, ExitCode
 from exporter.progress import Reporter
+from exporter.rundir import reader
 from exporter.uploader import run_dirs
 
 dojo_app = typer.Typer(help="Plan or send a run's findings to DefectDojo.", no_args_is_help=True)
@@ -31,14 +33,16 @@ def plan_command(run_dir: RunDirArgument, config: ConfigOption = None, log_forma
     """Print which tests the run feeds (product / engagement / test, scan type, objects, bytes); send nothing."""
 
     def action(settings: Settings, reporter: Reporter) -> ExitCode:
+        run = run_dirs(run_dir)[-1]
         with tempfile.TemporaryDirectory(prefix="dojo-plan-") as scratch:
-            _, plan = plan_run(run_dirs(run_dir)[-1], settings.dojo, Path(scratch))
-        for test in plan.tests:
-            context = test.context
-            typer.echo(
-                f"{context.product_type} / {context.product} / {context.engagement} / {context.title}\t"
-                f"{context.scan_type}\t{test.objects} reports\t{len(test.document)} bytes\tservice {context.service}"
-            )
+            plan = build_plan(run, reader.read_manifest(run), settings.dojo, Path(scratch))
+            for test in plan.tests():
+                context = test.context
+                typer.echo(
+                    f"{context.product_type} / {context.product} / {context.engagement} / {context.title}\t"
+                    f"{context.scan_type}\t{test.objects} reports\t{len(test.document)} bytes\t"
+                    f"service {context.service}"
+                )
         for (scanner, family), why in sorted(plan.held.items()):
             typer.echo(f"held: {scanner}/{family}: {why}")
         return ExitCode.OK

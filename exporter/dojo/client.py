@@ -7,6 +7,7 @@ The API key travels only in the Authorization header; no message, log line or ex
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,7 @@ class DojoClient:
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
         self.calls = 0  # requests sent (retries not counted): the benchmark's measure of work
+        self._calls_lock = threading.Lock()
 
     def close(self) -> None:
         self._session.close()
@@ -108,7 +110,8 @@ class DojoClient:
                           files=files)  # fmt: skip
 
     def _call(self, method: str, url: str, what: str, **kwargs: Any) -> dict[str, Any]:
-        self.calls += 1
+        with self._calls_lock:
+            self.calls += 1
         try:
             response = self._session.request(method, url, timeout=self._settings.timeout, **kwargs)
         except requests.exceptions.SSLError:

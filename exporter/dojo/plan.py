@@ -33,6 +33,9 @@ CLUSTER_SCOPE = "cluster"
 KUBESCAPE_CONTEXT_LABEL = "kubescape.io/context"
 
 
+SpoolKey = tuple[str, str, str, str]  # scanner, family, scope, scan type
+
+
 @dataclass(frozen=True, order=True)
 class TestKey:
     """What identifies a test across runs; its title and service derive from it."""
@@ -62,9 +65,20 @@ class PlannedTest:
 
 @dataclass
 class DojoPlan:
-    tests: list[PlannedTest] = field(default_factory=list)
+    """The run's tests, built one at a time from per-scope spool files (`tests()`), and what is held back."""
+
+    cluster: str
+    settings: DojoSettings
+    spools: dict[SpoolKey, Path] = field(default_factory=dict)
     held: dict[tuple[str, str], str] = field(default_factory=dict)  # (scanner, family) -> why it is not reimported
     complete: set[tuple[str, str]] = field(default_factory=set)  # families whose every served kind completed
+
+    def tests(self) -> Iterator[PlannedTest]:
+        """Each test with its document, converted when asked for: memory holds one scope's objects at a time."""
+        limit = self.settings.max_document_bytes
+        for (scanner, family, scope, scan_type), path in sorted(self.spools.items()):
+            for key, document, objects in _documents(scanner, family, scope, scan_type, path, limit):
+                yield PlannedTest(key, context_for(key, scan_type, self.cluster, self.settings), document, objects)
 
 
 def fingerprint(document: bytes, context: TestContext) -> str:
@@ -79,9 +93,8 @@ def family_of(kind: ReportKind) -> tuple[str, str]:
 
 
 def build_plan(run_dir: Path, manifest: Mapping[str, Any], settings: DojoSettings, scratch: Path) -> DojoPlan:
-    """Every test this run feeds, with its document; families with a failed kind are held back."""
-    cluster = str(manifest["cluster"])
-    plan = DojoPlan()
+    """Every test this run feeds, spooled under `scratch`; families with a failed kind are held back."""
+    plan = DojoPlan(str(manifest["cluster"]), settings)
     entries = _imported_entries(manifest)
     for kind, entry in entries:
         if entry["status"] == KindStatus.FAILED:
@@ -89,10 +102,7 @@ def build_plan(run_dir: Path, manifest: Mapping[str, Any], settings: DojoSetting
     plan.complete = {family_of(kind) for kind, entry in entries if entry["status"] == KindStatus.COMPLETE}
     plan.complete -= set(plan.held)
     images = _image_namespaces(run_dir, manifest)
-    spools = _spool(run_dir, [(k, e) for k, e in entries if family_of(k) not in plan.held], images, scratch)
-    for (scanner, family, scope, scan_type), path in sorted(spools.items()):
-        for key, document, objects in _documents(scanner, family, scope, scan_type, path, settings.max_document_bytes):
-            plan.tests.append(PlannedTest(key, context_for(key, scan_type, cluster, settings), document, objects))
+    plan.spools = _spool(run_dir, [(k, e) for k, e in entries if family_of(k) not in plan.held], images, scratch)
     return plan
 
 
@@ -117,9 +127,6 @@ def _imported_entries(manifest: Mapping[str, Any]) -> list[tuple[ReportKind, Map
         if kind is not None and kind.dojo.imported and entry["status"] != KindStatus.ABSENT:
             entries.append((kind, entry))
     return entries
-
-
-SpoolKey = tuple[str, str, str, str]
 
 
 def _spool(

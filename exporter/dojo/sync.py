@@ -1,7 +1,7 @@
 """Send a run to DefectDojo: reimport every changed test, skip unchanged ones, close scopes that emptied.
 
 Decisions, in order, for each test of the plan:
-- unchanged since the last accepted reimport (same fingerprint, test still there): no call at all;
+- unchanged since the last reimport DefectDojo accepted (same fingerprint): no call at all;
 - otherwise reimported into the test that already holds its findings: the oldest test with its title, so that an
   empty test left behind by a failed import never captures the findings; or, the first time, by names with
   auto_create_context;
@@ -12,10 +12,12 @@ Decisions, in order, for each test of the plan:
 from __future__ import annotations
 
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from exporter.archive.store import Store
 from exporter.config import DojoSettings
@@ -26,6 +28,8 @@ from exporter.dojo.state import SyncState, load_state, save_state
 from exporter.errors import DojoError
 from exporter.progress import Reporter
 from exporter.rundir import reader
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -50,42 +54,63 @@ class _Work:
         return fingerprint(self.document, self.context)
 
 
-def plan_run(run_dir: Path, settings: DojoSettings, scratch: Path) -> tuple[dict[str, Any], DojoPlan]:
-    manifest = reader.read_manifest(run_dir)
-    return manifest, build_plan(run_dir, manifest, settings, scratch)
-
-
 def sync_run(
     run_dir: Path, settings: DojoSettings, client: DojoClient, reporter: Reporter, *, store: Store | None
 ) -> SyncResult:
     """Reimport what changed; the state is saved for the tests DefectDojo accepted, even when others failed."""
-    with tempfile.TemporaryDirectory(prefix="dojo-plan-") as scratch:
-        manifest, plan = plan_run(run_dir, settings, Path(scratch))
+    manifest = reader.read_manifest(run_dir)
     cluster = str(manifest["cluster"])
     state = load_state(store, cluster)
-    result = SyncResult(held=[f"{scanner}/{family}: {why}" for (scanner, family), why in sorted(plan.held.items())])
-    for line in result.held:
-        reporter.warning(f"DefectDojo: {line}", event="dojo_held")
-    work = [_Work(str(test.key), test.context, test.document) for test in plan.tests]
-    work += _emptied_scopes(plan, state)
-    changed = [item for item in work if state.fingerprint(item.key) != item.fingerprint]
-    result.unchanged = sorted(item.key for item in work if state.fingerprint(item.key) == item.fingerprint)
-    with ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="dojo") as pool:
-        outcomes = list(pool.map(lambda item: _reimport(client, item, reporter), changed))
-    for item, (test_id, error) in zip(changed, outcomes, strict=True):
-        if error is not None:
-            result.failed.append(f"{item.key}: {error}")
-            continue
-        state.record(item.key, fingerprint=item.fingerprint, test_id=test_id, context=asdict(item.context))
-        (result.emptied if item.emptied else result.reimported).append(item.key)
+    result = SyncResult()
+    with tempfile.TemporaryDirectory(prefix="dojo-plan-") as scratch:
+        plan = build_plan(run_dir, manifest, settings, Path(scratch))
+        result.held = [f"{scanner}/{family}: {why}" for (scanner, family), why in sorted(plan.held.items())]
+        for line in result.held:
+            reporter.warning(f"DefectDojo: {line}", event="dojo_held")
+        planned: set[str] = set()
+        work = _changed(plan, state, planned, result)
+        with ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="dojo") as pool:
+            for item, (test_id, error) in _bounded(pool, lambda item: _reimport(client, item, reporter), work,
+                                                   settings.concurrency):  # fmt: skip
+                if error is not None:
+                    result.failed.append(f"{item.key}: {error}")
+                    continue
+                state.record(item.key, fingerprint=item.fingerprint, test_id=test_id, context=asdict(item.context))
+                (result.emptied if item.emptied else result.reimported).append(item.key)
     result.calls = client.calls
     save_state(store, cluster, state)
     return result
 
 
-def _emptied_scopes(plan: DojoPlan, state: SyncState) -> list[_Work]:
-    """Tests fed before whose scope has no reports now, in families that completed: their findings were fixed."""
-    planned = {str(test.key) for test in plan.tests}
+def _changed(plan: DojoPlan, state: SyncState, planned: set[str], result: SyncResult) -> Iterator[_Work]:
+    """The tests whose document differs from the last one DefectDojo accepted, then the scopes that emptied."""
+    for test in plan.tests():
+        item = _Work(str(test.key), test.context, test.document)
+        planned.add(item.key)
+        if state.fingerprint(item.key) == item.fingerprint:
+            result.unchanged.append(item.key)
+        else:
+            yield item
+    yield from _emptied_scopes(plan, state, planned)
+
+
+def _bounded(
+    pool: ThreadPoolExecutor, call: Callable[[_Work], T], items: Iterable[_Work], limit: int
+) -> Iterator[tuple[_Work, T]]:
+    """`pool.map` that takes items only as results are collected: at most `limit` documents in memory."""
+    pending: deque[tuple[_Work, Future[T]]] = deque()
+    for item in items:
+        pending.append((item, pool.submit(call, item)))
+        if len(pending) >= limit:
+            done, future = pending.popleft()
+            yield done, future.result()
+    while pending:
+        done, future = pending.popleft()
+        yield done, future.result()
+
+
+def _emptied_scopes(plan: DojoPlan, state: SyncState, planned: set[str]) -> list[_Work]:
+    """Tests fed before that this run did not feed, in families that completed: their findings were fixed."""
     items = []
     for key, entry in sorted(state.tests.items()):
         family = tuple(key.split("/")[:2])

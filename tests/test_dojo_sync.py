@@ -238,3 +238,36 @@ def _fast_retries(tmp_path: Path) -> Path:
     path = tmp_path / "fast.yaml"
     path.write_text(yaml.safe_dump({"dojo": {"retries": 1, "backoff_factor": 0}}))
     return path
+
+
+def test_dojo_plan_prints_where_findings_would_go_and_sends_nothing(tmp_path: Path, dojo: DojoStandin) -> None:
+    got = CliRunner().invoke(app, ["get", "--sample", "--out", str(tmp_path / "runs"), "--log-format", "json"])
+    result = CliRunner().invoke(app, ["dojo", "plan", str(tmp_path / "runs"), "--log-format", "json"],
+                                env={"DD_URL": dojo.url, "DD_API_KEY": TOKEN})  # fmt: skip
+    assert got.exit_code == 0 and result.exit_code == 0, result.stderr
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert "Kubernetes / default / trivy-operator / vulnerability shop" in [row[0] for row in rows]
+    assert {row[1] for row in rows} == {"Trivy Operator Scan", "Anchore Grype", "Kubescape JSON Importer"}
+    assert dojo.requests == []
+
+
+def test_dojo_sync_sends_a_run_and_reports_the_counts(tmp_path: Path, dojo: DojoStandin) -> None:
+    CliRunner().invoke(app, ["get", "--sample", "--out", str(tmp_path / "runs"), "--log-format", "json"])
+    env = {"DD_URL": dojo.url, "DD_API_KEY": TOKEN, "REPORT_EXPORTER_ARCHIVE": (tmp_path / "archive").as_uri()}
+    result = CliRunner().invoke(app, ["dojo", "sync", str(tmp_path / "runs"), "--log-format", "json"], env=env)
+    assert result.exit_code == 0, result.stderr
+    finished = [json.loads(line) for line in result.stderr.splitlines() if '"dojo_finished"' in line]
+    assert finished and finished[0]["reimported"] == 30 and finished[0]["failed"] == 0
+    again = CliRunner().invoke(app, ["dojo", "sync", str(tmp_path / "runs"), "--log-format", "json"], env=env)
+    summary = next(json.loads(line) for line in again.stderr.splitlines() if '"dojo_finished"' in line)
+    assert summary["reimported"] == 0 and summary["unchanged"] == 30 and summary["calls"] == 0
+
+
+def test_a_rejected_api_key_is_one_clear_line(tmp_path: Path, dojo: DojoStandin) -> None:
+    CliRunner().invoke(app, ["get", "--sample", "--out", str(tmp_path / "runs"), "--log-format", "json"])
+    env = {"DD_URL": dojo.url, "DD_API_KEY": "wrong-key-123"}
+    result = CliRunner().invoke(app, ["dojo", "sync", str(tmp_path / "runs"), "--log-format", "json"], env=env)
+    assert result.exit_code == 3
+    errors = {json.loads(line)["message"] for line in result.stderr.splitlines() if '"error"' in line}
+    assert errors and all("rejected the API key" in message for message in errors)
+    assert "wrong-key-123" not in result.stderr

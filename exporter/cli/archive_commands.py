@@ -13,7 +13,6 @@ from exporter.archive.open import open_store
 from exporter.archive.retention import RetentionPolicy
 from exporter.archive.store import Store
 from exporter.cli.common import ArchiveOption, ClusterOption, ConfigOption, LogFormatOption, execute, worst
-from exporter.cli.dojo_commands import sync_to_dojo
 from exporter.config import Settings
 from exporter.errors import ExitCode, ExporterError
 from exporter.progress import Reporter
@@ -68,6 +67,8 @@ def upload_and_prune(
 
 def _to_dojo(settings: Settings, reporter: Reporter, run_dir: Path, store: Store) -> ExitCode:
     """The newest run into DefectDojo; its failure is reported and leaves the verified archive standing."""
+    from exporter.cli.dojo_commands import sync_to_dojo  # noqa: PLC0415 - requests and the converters load on use
+
     try:
         return sync_to_dojo(settings, reporter, run_dir, store=store)
     except ExporterError as exc:

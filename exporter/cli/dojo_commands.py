@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,13 +12,13 @@ from exporter.archive.open import open_store
 from exporter.archive.store import Store
 from exporter.cli.common import ConfigOption, LogFormatOption, execute
 from exporter.config import DojoSettings, Settings
-from exporter.dojo.client import DojoClient
-from exporter.dojo.plan import build_plan
-from exporter.dojo.sync import SyncResult, sync_run
 from exporter.errors import ConfigError, ExitCode
 from exporter.progress import Reporter
 from exporter.rundir import reader
 from exporter.uploader import run_dirs
+
+if TYPE_CHECKING:
+    from exporter.dojo.sync import SyncResult
 
 dojo_app = typer.Typer(help="Plan or send a run's findings to DefectDojo.", no_args_is_help=True)
 RunDirArgument = Annotated[Path, typer.Argument(help="a run directory, or the getter's --out directory (newest run)")]
@@ -33,6 +33,8 @@ def plan_command(run_dir: RunDirArgument, config: ConfigOption = None, log_forma
     """Print which tests the run feeds (product / engagement / test, scan type, objects, bytes); send nothing."""
 
     def action(settings: Settings, reporter: Reporter) -> ExitCode:
+        from exporter.dojo.plan import build_plan  # noqa: PLC0415 - the converters load only for dojo commands
+
         run = run_dirs(run_dir)[-1]
         with tempfile.TemporaryDirectory(prefix="dojo-plan-") as scratch:
             plan = build_plan(run, reader.read_manifest(run), settings.dojo, Path(scratch))
@@ -63,6 +65,9 @@ def sync_command(run_dir: RunDirArgument, config: ConfigOption = None, log_forma
 
 def sync_to_dojo(settings: Settings, reporter: Reporter, run_dir: Path, *, store: Store | None) -> ExitCode:
     """One run into DefectDojo; OK, or PARTIAL when a test was held back or refused (the archive stands)."""
+    from exporter.dojo.client import DojoClient  # noqa: PLC0415 - requests loads only when DefectDojo is used
+    from exporter.dojo.sync import sync_run  # noqa: PLC0415
+
     client = DojoClient(settings.dojo, api_key=api_key(settings.dojo))
     try:
         result = sync_run(run_dir, settings.dojo, client, reporter, store=store)

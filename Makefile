@@ -14,9 +14,10 @@ $(BIN)/report-exporter: pyproject.toml
 venv: $(BIN)/report-exporter
 
 ## demo: install, then run the main job on the bundled sample cluster: run directories in demo/runs,
-## the archive (same layout as in S3) in demo/archive
+## the archive (same layout as in S3) in demo/archive, the documents DefectDojo would receive in demo/dojo
 demo: venv
 	$(BIN)/report-exporter run --sample --out demo/runs --archive file://$(CURDIR)/demo/archive
+	$(BIN)/report-exporter dojo plan demo/runs --documents demo/dojo
 
 ## k8s-binaries: build (first time, several minutes) or reuse kube-apiserver, etcd and kubectl
 k8s-binaries:

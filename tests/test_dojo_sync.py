@@ -242,9 +242,14 @@ def _fast_retries(tmp_path: Path) -> Path:
 
 def test_dojo_plan_prints_where_findings_would_go_and_sends_nothing(tmp_path: Path, dojo: DojoStandin) -> None:
     got = CliRunner().invoke(app, ["get", "--sample", "--out", str(tmp_path / "runs"), "--log-format", "json"])
-    result = CliRunner().invoke(app, ["dojo", "plan", str(tmp_path / "runs"), "--log-format", "json"],
-                                env={"DD_URL": dojo.url, "DD_API_KEY": TOKEN})  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        ["dojo", "plan", str(tmp_path / "runs"), "--documents", str(tmp_path / "docs"), "--log-format", "json"],
+        env={"DD_URL": dojo.url, "DD_API_KEY": TOKEN},
+    )
     assert got.exit_code == 0 and result.exit_code == 0, result.stderr
+    written = sorted(path.name for path in (tmp_path / "docs").iterdir())
+    assert len(written) == len(result.stdout.splitlines()) and "trivy-operator_vulnerability_shop.json" in written
     rows = [line.split("\t") for line in result.stdout.splitlines()]
     assert "Kubernetes / default / trivy-operator / vulnerability shop" in [row[0] for row in rows]
     assert {row[1] for row in rows} == {"Trivy Operator Scan", "Anchore Grype", "Kubescape JSON Importer"}

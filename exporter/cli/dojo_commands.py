@@ -29,7 +29,14 @@ def register(app: typer.Typer) -> None:
 
 
 @dojo_app.command("plan")
-def plan_command(run_dir: RunDirArgument, config: ConfigOption = None, log_format: LogFormatOption = None) -> None:
+def plan_command(
+    run_dir: RunDirArgument,
+    documents: Annotated[
+        Path | None, typer.Option("--documents", help="also write each test's document here, to inspect or upload")
+    ] = None,
+    config: ConfigOption = None,
+    log_format: LogFormatOption = None,
+) -> None:
     """Print which tests the run feeds (product / engagement / test, scan type, objects, bytes); send nothing."""
 
     def action(settings: Settings, reporter: Reporter) -> ExitCode:
@@ -40,6 +47,10 @@ def plan_command(run_dir: RunDirArgument, config: ConfigOption = None, log_forma
             plan = build_plan(run, reader.read_manifest(run), settings.dojo, Path(scratch))
             for test in plan.tests():
                 context = test.context
+                if documents is not None:
+                    documents.mkdir(parents=True, exist_ok=True)
+                    name = str(test.key).replace("/", "_").replace("#", "_part")
+                    (documents / f"{name}.json").write_bytes(test.document)
                 typer.echo(
                     f"{context.product_type} / {context.product} / {context.engagement} / {context.title}\t"
                     f"{context.scan_type}\t{test.objects} reports\t{len(test.document)} bytes\t"

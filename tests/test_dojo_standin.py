@@ -433,10 +433,7 @@ def test_requests_are_recorded_without_the_file(dojo: DojoStandin) -> None:
 
 
 def test_with_the_real_parsers() -> None:
-    try:
-        from tests import dojo_parsers
-    except ImportError:
-        pytest.skip("tests/dojo_parsers.py not written yet")
+    from tests import dojo_parsers
     from tests.conftest import vulnerability_report
 
     report = json.dumps([vulnerability_report("default", "replicaset-web-1")]).encode()

@@ -153,7 +153,8 @@ def test_exactly_one_object_outside_the_catalog(bundle: list[tuple[str, JSONObj]
 
 
 def test_the_exporter_reader_takes_the_reports_and_counts_the_configmap() -> None:
-    filesource = pytest.importorskip("exporter.filesource")
+    from exporter import filesource
+
     scan = filesource.FileScan()
     found = list(filesource.iter_report_objects(sample_cluster_dir(), scan))
     assert scan.unreadable == []

@@ -227,3 +227,24 @@ def test_a_kind_the_token_may_not_list_fails_and_the_run_is_partial(
     assert entries["clusterconfigauditreports"]["status"] == "complete"
     assert result.exit_code is ExitCode.PARTIAL
     assert json.loads((result.run_dir / "manifest.json").read_text())["status"] == "partial"
+
+
+def test_in_cluster_the_service_account_token_is_used(
+    report_cluster: KubeTestEnv, exporter_account: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the CronJob's pod sees: KUBERNETES_SERVICE_HOST/PORT and the mounted token and CA, no kubeconfig."""
+    from kubernetes.config import incluster_config
+
+    assert report_cluster._pki is not None
+    token, ca = tmp_path / "token", tmp_path / "ca.crt"
+    token.write_text(exporter_account)
+    ca.write_bytes(report_cluster._pki.ca_cert.read_bytes())
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(token))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(ca))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(report_cluster.port))
+    settings = load_settings(environ={}, flags={"kube.in_cluster": True, "filters.kinds": ["configauditreports"]})
+    result = get_from_cluster(settings, tmp_path / "out", JsonReporter(io.StringIO()))
+    assert result.exit_code is ExitCode.OK
+    assert result.manifest["source"]["server"] == f"https://127.0.0.1:{report_cluster.port}"
+    assert result.manifest["kinds"][0]["objects"] > 0

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from exporter import __version__
-from exporter.cli import archive_commands, dojo_commands, getter_commands
+from exporter.cli import archive_commands, check_command, dojo_commands, getter_commands
 
 app = typer.Typer(
     name="report-exporter",
@@ -44,6 +44,7 @@ def _main(
 getter_commands.register(app)
 archive_commands.register(app)
 dojo_commands.register(app)
+check_command.register(app)
 
 
 def main() -> None:

@@ -11,8 +11,8 @@ import typer
 from exporter.archive.open import open_store
 from exporter.archive.store import Store
 from exporter.cli.common import ConfigOption, LogFormatOption, execute
-from exporter.config import DojoSettings, Settings
-from exporter.errors import ConfigError, ExitCode
+from exporter.config import Settings
+from exporter.errors import ExitCode
 from exporter.progress import Reporter
 from exporter.rundir import reader
 from exporter.uploader import run_dirs
@@ -76,10 +76,10 @@ def sync_command(run_dir: RunDirArgument, config: ConfigOption = None, log_forma
 
 def sync_to_dojo(settings: Settings, reporter: Reporter, run_dir: Path, *, store: Store | None) -> ExitCode:
     """One run into DefectDojo; OK, or PARTIAL when a test was held back or refused (the archive stands)."""
-    from exporter.dojo.client import DojoClient  # noqa: PLC0415 - requests loads only when DefectDojo is used
+    from exporter.dojo.client import DojoClient, resolve_api_key  # noqa: PLC0415 - requests loads on use
     from exporter.dojo.sync import sync_run  # noqa: PLC0415
 
-    client = DojoClient(settings.dojo, api_key=api_key(settings.dojo))
+    client = DojoClient(settings.dojo, api_key=resolve_api_key(settings.dojo))
     try:
         result = sync_run(run_dir, settings.dojo, client, reporter, store=store)
     finally:
@@ -87,18 +87,6 @@ def sync_to_dojo(settings: Settings, reporter: Reporter, run_dir: Path, *, store
     reporter.info(_summary(result), event="dojo_finished", calls=result.calls, reimported=len(result.reimported),
                   unchanged=len(result.unchanged), emptied=len(result.emptied), failed=len(result.failed))  # fmt: skip
     return ExitCode.PARTIAL if result.failed or result.held else ExitCode.OK
-
-
-def api_key(settings: DojoSettings) -> str:
-    """The API key from DD_API_KEY or a mounted file; never printed."""
-    if settings.api_key is not None:
-        return settings.api_key.get_secret_value()
-    if settings.api_key_file is not None:
-        try:
-            return settings.api_key_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read dojo.api_key_file {settings.api_key_file}: {exc.strerror}") from None
-    raise ConfigError("DefectDojo is configured (DD_URL) but has no API key: set DD_API_KEY or dojo.api_key_file")
 
 
 def _summary(result: SyncResult) -> str:

@@ -16,7 +16,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from exporter.config import DojoSettings
-from exporter.errors import DojoError
+from exporter.errors import ConfigError, DojoError
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 
@@ -149,3 +149,15 @@ def _rejected_key(response: requests.Response) -> bool:
     except (ValueError, AttributeError):
         return False
     return detail in ("Invalid token.", "Authentication credentials were not provided.")
+
+
+def resolve_api_key(settings: DojoSettings) -> str:
+    """The API key from DD_API_KEY or a mounted file; never printed."""
+    if settings.api_key is not None:
+        return settings.api_key.get_secret_value()
+    if settings.api_key_file is not None:
+        try:
+            return settings.api_key_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read dojo.api_key_file {settings.api_key_file}: {exc.strerror}") from None
+    raise ConfigError("DefectDojo is configured (DD_URL) but has no API key: set DD_API_KEY or dojo.api_key_file")

@@ -57,18 +57,28 @@ class KubeApi:
 
     def get_json(self, path: str, query: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
         """GET `path` and parse the body; raises ApiStatusError or KubeError (unreachable)."""
+        return self._call("GET", path, query=query)
+
+    def post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST a JSON document (reviews only: the exporter writes nothing else to the API)."""
+        return self._call("POST", path, body=body)
+
+    def _call(
+        self, method: str, path: str, *, query: Sequence[tuple[str, str]] = (), body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         try:
             response = self._client.call_api(
                 path,
-                "GET",
+                method,
                 query_params=list(query),
-                header_params={"Accept": "application/json"},
+                header_params={"Accept": "application/json", "Content-Type": "application/json"},
+                body=body,
                 auth_settings=["BearerToken"],
                 _preload_content=False,
                 _return_http_data_only=True,
                 _request_timeout=self._timeout,
             )
-            body = response.data
+            raw = response.data
         except ApiException as exc:
             if exc.status == 0:  # the client's wrapper for TLS errors
                 raise KubeError(f"TLS error talking to the Kubernetes API at {self.server}: {exc.reason}") from None
@@ -79,11 +89,11 @@ class KubeApi:
                 "check the kubeconfig/context, the network policy and that the API server is up"
             ) from None
         try:
-            document = parse_json(body)
+            document = parse_json(raw)
         except ValueError:
-            raise KubeError(f"the Kubernetes API at {self.server} answered GET {path} with non-JSON") from None
+            raise KubeError(f"the Kubernetes API at {self.server} answered {method} {path} with non-JSON") from None
         if not isinstance(document, dict):
-            raise KubeError(f"the Kubernetes API at {self.server} answered GET {path} with a non-object")
+            raise KubeError(f"the Kubernetes API at {self.server} answered {method} {path} with a non-object")
         return document
 
     def close(self) -> None:

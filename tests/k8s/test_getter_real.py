@@ -248,3 +248,30 @@ def test_in_cluster_the_service_account_token_is_used(
     assert result.exit_code is ExitCode.OK
     assert result.manifest["source"]["server"] == f"https://127.0.0.1:{report_cluster.port}"
     assert result.manifest["kinds"][0]["objects"] > 0
+
+
+def test_check_reports_every_kind_the_service_account_may_read(
+    report_cluster: KubeTestEnv, exporter_account: str, partial_account: tuple[str, str], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from exporter.cli import app
+
+    archive = (tmp_path / "archive").as_uri()
+    good = report_cluster.sa_kubeconfig("report-exporter", "report-exporter", tmp_path / "good.kubeconfig")
+    result = CliRunner().invoke(app, ["check", "--kubeconfig", str(good), "--archive", archive, "--log-format", "json"],
+                                env={"DD_URL": ""})  # fmt: skip
+    rows = [line.split() for line in result.stdout.splitlines()]
+    kube = [row for row in rows if row[0] == "kubernetes"]
+    assert len(kube) == 2 * len(CATALOG) and all(row[3] == "ok" for row in kube), result.stdout
+    archive_rows = [row for row in rows if row[0] == "archive"]
+    assert len(archive_rows) == 4 and all("ok" in row and "FAILED" not in row for row in archive_rows)
+    assert any(row[0] == "defectdojo" and "skipped" in row for row in rows)
+    assert result.exit_code == 0, result.stdout
+
+    forgetful = report_cluster.sa_kubeconfig(*partial_account, tmp_path / "forgetful.kubeconfig")
+    result = CliRunner().invoke(app, ["check", "--kubeconfig", str(forgetful), "--log-format", "json"])
+    failed = [line for line in result.stdout.splitlines() if " FAILED " in line]
+    assert [line.split()[2] for line in failed] == ["configauditreports.aquasecurity.github.io"] * 2
+    assert all("apply cronjob/rbac.yaml" in line for line in failed)
+    assert result.exit_code == 1

@@ -1,0 +1,49 @@
+"""`check`: a preflight of API access, the archive and DefectDojo, one verdict per line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from exporter.cli.common import ArchiveOption, ClusterOption, ConfigOption, LogFormatOption, execute
+from exporter.config import Settings
+from exporter.errors import ExitCode
+from exporter.preflight import FAILED, run_checks
+from exporter.progress import Reporter
+
+KubeconfigOption = Annotated[Path | None, typer.Option("--kubeconfig", help="kubeconfig file (or KUBECONFIG)")]
+ContextOption = Annotated[str | None, typer.Option("--context", help="kubeconfig context")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(check)
+
+
+def check(
+    config: ConfigOption = None,
+    cluster: ClusterOption = None,
+    archive: ArchiveOption = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    log_format: LogFormatOption = None,
+) -> None:
+    """Check API access for every report kind, an archive probe (write, read, delete) and the DefectDojo key.
+
+    Run it once before the first night, with the CronJob's settings: `kubectl create job --from=cronjob/...` with
+    the command `report-exporter check`, or locally with the same environment.
+    """
+
+    def action(settings: Settings, reporter: Reporter) -> ExitCode:
+        lines = run_checks(settings)
+        width = max(len(line.what) for line in lines)
+        for line in lines:
+            typer.echo(f"{line.system:<11} {line.what:<{width}}  {line.verdict:<7} {line.detail}".rstrip())
+        failed = sum(line.verdict == FAILED for line in lines)
+        reporter.info(f"check: {len(lines) - failed} passed, {failed} failed", event="check_finished", failed=failed)
+        return ExitCode.FAILED if failed else ExitCode.OK
+
+    flags = {"cluster": cluster, "archive.destination": archive, "kube.kubeconfig": kubeconfig,
+             "kube.context": context, "log_format": log_format}  # fmt: skip
+    execute(config, flags, action)

@@ -150,6 +150,8 @@ def test_a_kind_that_completed_empty_closes_its_findings(harness: Harness) -> No
     assert result.emptied == ["trivy-operator/vulnerability/shop"]
     assert len(harness.dojo.findings(active=True)) == 1
     assert len(harness.dojo.findings(active=False)) == 2
+    again = harness.sync([report("payments", "api-7c9d8f6b5d", CVE1)])
+    assert again.emptied == [] and again.calls == 0, "an emptied scope is closed once, not every night"
 
 
 def test_an_analysts_false_positive_survives_the_nightly_reimport(harness: Harness) -> None:

@@ -91,7 +91,11 @@ def _changed(plan: DojoPlan, state: SyncState, planned: set[str], result: SyncRe
             result.unchanged.append(item.key)
         else:
             yield item
-    yield from _emptied_scopes(plan, state, planned)
+    for item in _emptied_scopes(plan, state, planned):
+        if state.fingerprint(item.key) == item.fingerprint:  # emptied on an earlier night already
+            result.unchanged.append(item.key)
+        else:
+            yield item
 
 
 def _bounded(

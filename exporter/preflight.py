@@ -11,13 +11,15 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exporter import catalog
 from exporter.catalog import ReportKind
 from exporter.config import KubeSettings, Settings
 from exporter.errors import ExporterError
-from exporter.kube.api import ApiStatusError, KubeApi
+
+if TYPE_CHECKING:
+    from exporter.kube.api import KubeApi
 
 OK, FAILED, SKIPPED = "ok", "FAILED", "skipped"
 REVIEW_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
@@ -62,6 +64,8 @@ def _access(api: KubeApi, kind: ReportKind, verb: str) -> CheckLine:
         "kind": "SelfSubjectAccessReview",
         "spec": {"resourceAttributes": {"group": kind.group, "resource": kind.plural, "verb": verb}},
     }
+    from exporter.kube.api import ApiStatusError  # noqa: PLC0415 - the kubernetes client loads on use
+
     what = f"{verb} {kind.resource}"
     try:
         status: dict[str, Any] = api.post_json(REVIEW_PATH, review).get("status") or {}

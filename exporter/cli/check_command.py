@@ -10,7 +10,6 @@ import typer
 from exporter.cli.common import ArchiveOption, ClusterOption, ConfigOption, LogFormatOption, execute
 from exporter.config import Settings
 from exporter.errors import ExitCode
-from exporter.preflight import FAILED, run_checks
 from exporter.progress import Reporter
 
 KubeconfigOption = Annotated[Path | None, typer.Option("--kubeconfig", help="kubeconfig file (or KUBECONFIG)")]
@@ -36,6 +35,8 @@ def check(
     """
 
     def action(settings: Settings, reporter: Reporter) -> ExitCode:
+        from exporter.preflight import FAILED, run_checks  # noqa: PLC0415 - loads the clients it checks
+
         lines = run_checks(settings)
         width = max(len(line.what) for line in lines)
         for line in lines:

@@ -11,15 +11,12 @@ of a deployment that lists TokenAuthentication first).
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
-import socket
 import threading
 import traceback
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -28,6 +25,7 @@ from tests.dojo_standin.context import read_scan_request
 from tests.dojo_standin.forms import ApiError, Form, detail, internal_error, json_object, parse_body
 from tests.dojo_standin.importer import ParserModule, import_scan, reimport_scan
 from tests.dojo_standin.records import JsonObject, Store
+from tests.loopback_http import TrackingHandler, TrackingServer
 
 NOT_AUTHENTICATED = "Authentication credentials were not provided."
 NOT_PERMITTED = "You do not have permission to perform this action."
@@ -409,38 +407,14 @@ def _fault_reply(fault: _Fault) -> _Reply:
     return _Reply(fault.status, json.dumps({"message": internal_error().body["message"]}).encode(), headers=headers)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _Server(TrackingServer):
     def __init__(self, standin: DojoStandin, port: int) -> None:
         self.standin = standin
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(("127.0.0.1", port), _Handler)
-
-    def track(self, connection: socket.socket, *, open_: bool) -> None:
-        with self._connections_lock:
-            (self._connections.add if open_ else self._connections.discard)(connection)
-
-    def close_connections(self) -> None:
-        with self._connections_lock:
-            for connection in self._connections:
-                with contextlib.suppress(OSError):
-                    connection.shutdown(socket.SHUT_RDWR)
+        super().__init__(port, _Handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(TrackingHandler):
     server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.track(self.connection, open_=True)
-
-    def finish(self) -> None:
-        self.server.track(self.connection, open_=False)
-        super().finish()
 
     def do_GET(self) -> None:
         self._serve("GET")

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint venv k8s-binaries bench
+.PHONY: demo test lint venv k8s-binaries helm-binary manifests bench
 
 $(BIN)/report-exporter: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,11 +23,20 @@ demo: venv
 k8s-binaries:
 	bash scripts/k8s/ensure-binaries.sh
 
+## helm-binary: build (first time, ~2.5 min) or reuse the helm the playbook tests drive
+helm-binary:
+	bash scripts/helm/ensure-helm.sh
+
+## manifests: render cronjob/ and configmap/ from the Ansible role's templates with the example inventory
+manifests: venv
+	$(BIN)/ansible-playbook -i playbooks/inventory/example playbooks/render_manifests.yaml
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint playbooks/
 
 ## test: lint, type-check and every test, including those against a real kube-apiserver
-test: venv k8s-binaries lint
+test: venv k8s-binaries helm-binary lint
 	$(BIN)/python -m pytest -q

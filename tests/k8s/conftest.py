@@ -18,6 +18,7 @@ from tests.k8s.testenv import KubeTestEnv
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENSURE_BINARIES = REPO_ROOT / "scripts" / "k8s" / "ensure-binaries.sh"
+ENSURE_HELM = REPO_ROOT / "scripts" / "helm" / "ensure-helm.sh"
 TRIVY_CRD_DIR = REPO_ROOT.parent / "shared" / "crds" / "trivy-operator"
 _NO_TOOLCHAIN_EXIT = 3  # ensure-binaries.sh: no Go here and nothing cached
 _THIS_DIR = Path(__file__).resolve().parent
@@ -37,19 +38,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.k8s)
 
 
-@pytest.fixture(scope="session")
-def k8s_bin_dir() -> Path:
-    """Directory holding kube-apiserver, kubectl and etcd, building them if needed.
+def _ensure(script: Path, what: str) -> Path:
+    """Run an ensure-*.sh script and return the path it prints, building on first use.
 
     A machine without Go skips these tests locally, but fails them under CI
     (env CI set) so a broken runner cannot pass by skipping.
     """
-    result = subprocess.run(["bash", str(ENSURE_BINARIES)], stdout=subprocess.PIPE, text=True, check=False)
+    result = subprocess.run(["bash", str(script)], stdout=subprocess.PIPE, text=True, check=False)
     if result.returncode == _NO_TOOLCHAIN_EXIT and not os.environ.get("CI"):
-        pytest.skip("no Go toolchain to build kube-apiserver/etcd (see scripts/k8s/ensure-binaries.sh)")
+        pytest.skip(f"no Go toolchain to build {what} (see {script.relative_to(REPO_ROOT)})")
     if result.returncode != 0:
-        pytest.fail(f"{ENSURE_BINARIES} failed with exit status {result.returncode}; see the captured stderr")
+        pytest.fail(f"{script} failed with exit status {result.returncode}; see the captured stderr")
     return Path(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def k8s_bin_dir() -> Path:
+    """Directory holding kube-apiserver, kubectl and etcd, building them if needed."""
+    return _ensure(ENSURE_BINARIES, "kube-apiserver/etcd")
+
+
+@pytest.fixture(scope="session")
+def helm_binary() -> Path:
+    """The pinned helm that kubernetes.core.helm drives, building it if needed."""
+    return _ensure(ENSURE_HELM, "helm")
 
 
 @pytest.fixture(scope="session")

@@ -24,3 +24,21 @@ def create_report(env: KubeTestEnv, kind: ReportKind, obj: dict[str, Any]) -> No
         status, updated = env.request("PUT", path, created)
         if status != 200:
             raise AssertionError(f"setting the status of {kind.plural} {body['metadata']['name']}: {status} {updated}")
+
+
+def kubescape_crd(kind: ReportKind) -> dict[str, Any]:
+    """A CRD with the coordinates kubescape's aggregated storage serves the kind under."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": kind.resource},
+        "spec": {
+            "group": kind.group,
+            "scope": "Namespaced" if kind.namespaced else "Cluster",
+            "names": {"plural": kind.plural, "kind": kind.kind, "singular": kind.kind.lower(),
+                      "listKind": f"{kind.kind}List"},
+            "versions": [{"name": kind.version, "served": True, "storage": True,
+                          "schema": {"openAPIV3Schema": {"type": "object",
+                                                         "x-kubernetes-preserve-unknown-fields": True}}}],
+        },
+    }  # fmt: skip

@@ -28,7 +28,7 @@ from exporter.kube.listing import collection_path
 from exporter.progress import JsonReporter
 from exporter.rundir import reader
 from exporter.samples import sample_cluster_dir, synthetic
-from tests.k8s.reports import create_report
+from tests.k8s.reports import create_report, kubescape_crd
 from tests.k8s.testenv import KubeTestEnv
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,24 +37,6 @@ NAMESPACES = ("team-00", "team-01", "team-02")
 VULNS = resolve("vulnerabilityreports")
 MANY = 2_000
 NOT_INSTALLED = "sbomsyftfiltereds"  # a kind whose CRD is left out: the getter must call it absent
-
-
-def kubescape_crd(kind: ReportKind) -> dict[str, Any]:
-    """A CRD with the coordinates kubescape's aggregated storage serves the kind under."""
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": kind.resource},
-        "spec": {
-            "group": kind.group,
-            "scope": "Namespaced" if kind.namespaced else "Cluster",
-            "names": {"plural": kind.plural, "kind": kind.kind, "singular": kind.kind.lower(),
-                      "listKind": f"{kind.kind}List"},
-            "versions": [{"name": kind.version, "served": True, "storage": True,
-                          "schema": {"openAPIV3Schema": {"type": "object",
-                                                         "x-kubernetes-preserve-unknown-fields": True}}}],
-        },
-    }  # fmt: skip
 
 
 def server_objects(env: KubeTestEnv, kind: ReportKind) -> dict[tuple[str, str], dict[str, Any]]:

@@ -13,10 +13,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import IO, Any, Protocol
 
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
-
 from exporter.config import LogFormat
 
 
@@ -42,7 +38,11 @@ def make_reporter(log_format: LogFormat, stream: IO[str] | None = None) -> Repor
     """Rich on a terminal (or when asked), JSON lines otherwise."""
     target = stream if stream is not None else sys.stderr
     use_rich = log_format is LogFormat.RICH or (log_format is LogFormat.AUTO and target.isatty())
-    return RichReporter(Console(file=target)) if use_rich else JsonReporter(target)
+    if not use_rich:
+        return JsonReporter(target)
+    from exporter.progress_rich import RichReporter  # noqa: PLC0415 - ~50 ms of imports a CronJob's JSON log never needs
+
+    return RichReporter(target)
 
 
 class JsonReporter:
@@ -98,66 +98,3 @@ class JsonReporter:
 
     def close(self) -> None:
         self._stream.flush()
-
-
-class RichReporter:
-    """A live progress line per kind, with warnings printed above it."""
-
-    def __init__(self, console: Console) -> None:
-        self._console = console
-        self._progress = Progress(
-            SpinnerColumn(finished_text="[green]✓"),
-            TextColumn("{task.description:<40}"),
-            TextColumn("{task.fields[objects]:>8} objects"),
-            TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        )
-        self._tasks: dict[str, TaskID] = {}
-        self._progress.start()
-
-    def kind_started(self, name: str) -> None:
-        self._tasks[name] = self._progress.add_task(name, total=None, objects=0, status="")
-
-    def kind_advanced(self, name: str, objects: int) -> None:
-        self._progress.update(self._tasks[name], objects=objects)
-
-    def kind_finished(self, name: str, status: str, objects: int, detail: str = "") -> None:
-        if name not in self._tasks:
-            self.kind_started(name)
-        colour = {"complete": "green", "absent": "dim", "failed": "red"}.get(status, "yellow")
-        self._progress.update(self._tasks[name], objects=objects, status=f"[{colour}]{status}[/]", total=1, completed=1)
-        if detail:
-            self._progress.console.print(f"[{colour}]{name}[/]: {detail}", markup=True, highlight=False)
-
-    def info(self, message: str, **fields: Any) -> None:
-        self._progress.console.print(message, highlight=False, markup=False)
-
-    def warning(self, message: str, **fields: Any) -> None:
-        self._progress.console.print(f"[yellow]warning:[/] {_escape(message)}", highlight=False)
-
-    def error(self, message: str, **fields: Any) -> None:
-        self._progress.console.print(f"[red]error:[/] {_escape(message)}", highlight=False)
-
-    def run_finished(self, manifest: Mapping[str, Any], run_dir: str, exit_code: int) -> None:
-        self._progress.stop()
-        table = Table(title=f"run {manifest['run_id']}: {manifest['status']}", title_justify="left")
-        for column, justify in (
-            ("kind", "left"),
-            ("status", "left"),
-            ("objects", "right"),
-            ("bytes", "right"),
-        ):
-            table.add_column(column, justify=justify)  # type: ignore[arg-type]
-        for entry in manifest["kinds"]:
-            table.add_row(entry["plural"], entry["status"], str(entry["objects"]), str(entry["bytes"]))
-        self._console.print(table)
-        self._console.print(f"run directory: {run_dir}", highlight=False)
-
-    def close(self) -> None:
-        self._progress.stop()
-
-
-def _escape(text: str) -> str:
-    return text.replace("[", "\\[")

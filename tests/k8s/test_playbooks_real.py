@@ -26,6 +26,7 @@ from exporter.kube.listing import collection_path
 from tests.k8s.reports import kubescape_crd
 from tests.k8s.testenv import KubeTestEnv
 from tests.playbook_runner import PLAYBOOKS, PlaybookRun, run_playbook
+from tests.vault_standin import VaultStandin
 
 HOST = "prod-eu-1"  # the example inventory's cluster
 NAMESPACE = "report-exporter"
@@ -160,6 +161,66 @@ def test_a_changed_variable_is_applied(
     )
     run = run_playbook("deploy_cron.yaml", tmp_path, base_vars)
     assert run.returncode == 0 and run.changed(HOST) == 1, run.tail()
+
+
+# ------------------------------------------------------------------------------------------------ Vault
+
+
+@pytest.fixture
+def vault() -> Iterator[VaultStandin]:
+    standin = VaultStandin(token="hvs.playbook-test-token")
+    # The example inventory's path: report-exporter/<cluster> in the `secret` KV v2 engine
+    standin.secrets[("secret", f"report-exporter/{HOST}")] = {
+        "aws_access_key_id": "AKIAFROMVAULT", "aws_secret_access_key": "vault-secret-never-printed",
+        "dd_api_key": "vault-dd-never-printed",
+    }  # fmt: skip
+    yield standin
+    standin.close()
+
+
+def vault_vars(cluster: KubeTestEnv, secret: str) -> dict[str, Any]:
+    """The example inventory as shipped (credentials from Vault), pointed at the test server."""
+    return {"report_exporter_kubeconfig": str(cluster.kubeconfig), "report_exporter_context": "",
+            "report_exporter_credentials_secret": secret}  # fmt: skip
+
+
+def test_pre_reads_the_credentials_from_vault(cluster: KubeTestEnv, vault: VaultStandin, tmp_path: Path) -> None:
+    environment = {"VAULT_ADDR": vault.url, "VAULT_TOKEN": vault.token}
+    run = run_playbook("pre.yaml", tmp_path, vault_vars(cluster, "from-vault"), env=environment, args=("-vvv",))
+    assert run.returncode == 0, run.tail()
+    secret = get(cluster, f"/api/v1/namespaces/{NAMESPACE}/secrets/from-vault")
+    assert {key: base64.b64decode(value).decode() for key, value in secret["data"].items()} == {
+        "AWS_ACCESS_KEY_ID": "AKIAFROMVAULT", "AWS_SECRET_ACCESS_KEY": "vault-secret-never-printed",
+        "DD_API_KEY": "vault-dd-never-printed",
+    }  # fmt: skip
+    assert ("GET", f"/v1/secret/data/report-exporter/{HOST}", vault.token) in vault.requests
+    assert "never-printed" not in run.output and "AKIAFROMVAULT" not in run.output
+    again = run_playbook("pre.yaml", tmp_path, vault_vars(cluster, "from-vault"), env=environment)
+    assert again.returncode == 0 and again.changed(HOST) == 0, again.tail()
+
+
+def test_a_vault_secret_without_a_key_stops_before_writing(
+    cluster: KubeTestEnv, vault: VaultStandin, tmp_path: Path
+) -> None:
+    del vault.secrets[("secret", f"report-exporter/{HOST}")]["aws_secret_access_key"]
+    environment = {"VAULT_ADDR": vault.url, "VAULT_TOKEN": vault.token}
+    run = run_playbook("pre.yaml", tmp_path, vault_vars(cluster, "half-from-vault"), env=environment)
+    assert run.returncode != 0
+    assert f"the Vault secret secret/report-exporter/{HOST} lacks a value for one of the keys" in run.output
+    assert "never-printed" not in run.output and "AKIAFROMVAULT" not in run.output
+    assert cluster.request("GET", f"/api/v1/namespaces/{NAMESPACE}/secrets/half-from-vault").status == 404
+
+
+def test_a_rejected_vault_token_fails_without_printing_it(
+    cluster: KubeTestEnv, vault: VaultStandin, tmp_path: Path
+) -> None:
+    environment = {"VAULT_ADDR": vault.url, "VAULT_TOKEN": "hvs.wrong-token-never-printed"}
+    run = run_playbook("pre.yaml", tmp_path, vault_vars(cluster, "denied"), env=environment)
+    assert run.returncode != 0
+    assert ("GET", f"/v1/secret/data/report-exporter/{HOST}", "hvs.wrong-token-never-printed") in vault.requests
+    assert f"Forbidden: Permission Denied to path ['report-exporter/{HOST}']" in run.output, "the cause, named"
+    assert "never-printed" not in run.output
+    assert cluster.request("GET", f"/api/v1/namespaces/{NAMESPACE}/secrets/denied").status == 404
 
 
 # ------------------------------------------------------------------------------------------------- operators

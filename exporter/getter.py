@@ -7,6 +7,7 @@ reached at all, stop a run before it starts; an API lost half-way marks the rema
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,10 +22,11 @@ from exporter.filesource import FileScan, iter_report_objects
 from exporter.kube import discovery, listing
 from exporter.kube.api import ApiStatusError, KubeApi, connect
 from exporter.kube.readahead import read_ahead
+from exporter.kube.shallow import ShallowObject
 from exporter.progress import Reporter
 from exporter.rundir import layout
 from exporter.rundir.manifest import KindResult, KindStatus, RunInfo, build_manifest
-from exporter.rundir.writer import KindWriter, write_manifest
+from exporter.rundir.writer import KindWriter, json_line, write_manifest
 
 
 @dataclass(frozen=True)
@@ -157,21 +159,32 @@ class _KindSink:
         self.malformed: list[str] = []
 
     def accept(self, item: Any) -> None:
-        if not isinstance(item, Mapping):
+        """Filter, de-duplicate, check and write one object: a ShallowObject from a cluster, a dict from files."""
+        problems: Callable[[ReportKind], list[str]]
+        line: Callable[[ReportKind], bytes]
+        describe: Callable[[], str]
+        if isinstance(item, ShallowObject):
+            namespace, name = item.namespace, item.name
+            problems, line, describe = item.problems, item.line, item.describe
+        elif isinstance(item, Mapping):
+            obj = normalize.normalize(self.kind, item)
+            metadata = obj["metadata"] if isinstance(obj.get("metadata"), Mapping) else {}
+            namespace, name = str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
+            problems = functools.partial(normalize.problems, obj=obj)
+            line = functools.partial(_object_line, obj)
+            describe = functools.partial(normalize.describe, obj)
+        else:
             self.malformed.append(f"a list item that is not an object ({type(item).__name__}) was skipped")
             return
-        obj = normalize.normalize(self.kind, item)
-        metadata = obj["metadata"] if isinstance(obj.get("metadata"), Mapping) else {}
-        namespace = str(metadata.get("namespace") or "")
         if namespace in self._exclude or (self._include and namespace not in self._include):
             return
-        key = (namespace, str(metadata.get("name") or f"#{self._writer.objects}"))
+        key = (namespace, name or f"#{self._writer.objects}")
         if key in self._seen:
             return
         self._seen.add(key)
-        if problems := normalize.problems(self.kind, obj):
-            self.malformed.append(f"{normalize.describe(obj)}: {'; '.join(problems)}")
-        self._writer.write(obj)
+        if found := problems(self.kind):
+            self.malformed.append(f"{describe()}: {'; '.join(found)}")
+        self._writer.write_line(line(self.kind))
 
     def page_done(self) -> None:
         self._reporter.kind_advanced(self.kind.plural, self._writer.objects)
@@ -229,6 +242,10 @@ def _list_into(api: KubeApi, kind: ReportKind, sink: _KindSink, settings: Settin
             for item in page:
                 sink.accept(item)
             sink.page_done()
+
+
+def _object_line(obj: Mapping[str, Any], kind: ReportKind) -> bytes:
+    return json_line(obj)
 
 
 def _failure_message(kind: ReportKind, exc: ApiStatusError) -> str:

@@ -57,15 +57,19 @@ class KubeApi:
 
     def get_json(self, path: str, query: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
         """GET `path` and parse the body; raises ApiStatusError or KubeError (unreachable)."""
+        return self._parse("GET", path, self._call("GET", path, query=query))
+
+    def get_bytes(self, path: str, query: Sequence[tuple[str, str]] = ()) -> bytes:
+        """GET `path` and return the body unparsed (list pages: exporter/kube/shallow.py decodes them)."""
         return self._call("GET", path, query=query)
 
     def post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST a JSON document (reviews only: the exporter writes nothing else to the API)."""
-        return self._call("POST", path, body=body)
+        return self._parse("POST", path, self._call("POST", path, body=body))
 
     def _call(
         self, method: str, path: str, *, query: Sequence[tuple[str, str]] = (), body: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
+    ) -> bytes:
         try:
             response = self._client.call_api(
                 path,
@@ -78,7 +82,7 @@ class KubeApi:
                 _return_http_data_only=True,
                 _request_timeout=self._timeout,
             )
-            raw = response.data
+            raw: bytes = response.data
         except ApiException as exc:
             if exc.status == 0:  # the client's wrapper for TLS errors
                 raise KubeError(f"TLS error talking to the Kubernetes API at {self.server}: {exc.reason}") from None
@@ -88,6 +92,9 @@ class KubeApi:
                 f"cannot reach the Kubernetes API at {self.server} ({_root_cause(exc)}); "
                 "check the kubeconfig/context, the network policy and that the API server is up"
             ) from None
+        return raw
+
+    def _parse(self, method: str, path: str, raw: bytes) -> dict[str, Any]:
         try:
             document = parse_json(raw)
         except ValueError:

@@ -12,13 +12,15 @@ Objects still missing their report (older storage, or a server that refuses full
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from exporter.catalog import ReportKind
+from exporter.errors import KubeError
 from exporter.kube.api import ApiStatusError, KubeApi
+from exporter.kube.shallow import ShallowObject, decode_page
 
 FULL_SPEC = "fullSpec"
 
@@ -48,8 +50,11 @@ def object_path(kind: ReportKind, namespace: str | None, name: str) -> str:
     return f"{collection_path(kind, namespace if kind.namespaced else None)}/{name}"
 
 
-def iter_pages(api: KubeApi, query: ListQuery) -> Iterator[list[dict[str, Any]]]:
-    """The items of each page in turn; raises ListExpiredError on 410, ApiStatusError on other failures."""
+def iter_pages(api: KubeApi, query: ListQuery) -> Iterator[list[Any]]:
+    """The items of each page in turn, as ShallowObjects (or as served, when an item is not an object).
+
+    Raises ListExpiredError on 410, ApiStatusError on other failures, KubeError on a body that is not a list.
+    """
     path = collection_path(query.kind, query.namespace)
     token = ""
     while True:
@@ -61,13 +66,17 @@ def iter_pages(api: KubeApi, query: ListQuery) -> Iterator[list[dict[str, Any]]]
         if token:
             params.append(("continue", token))
         try:
-            page = api.get_json(path, params)
+            body = api.get_bytes(path, params)
         except ApiStatusError as exc:
             if exc.status == 410:
                 raise ListExpiredError(exc.message) from None
             raise
-        yield list(page.get("items") or [])
-        token = str((page.get("metadata") or {}).get("continue") or "")
+        try:
+            page = decode_page(body)
+        except ValueError as exc:
+            raise KubeError(f"the Kubernetes API at {api.server} answered GET {path} with no list ({exc})") from None
+        yield page.items
+        token = page.continue_token
         if not token:
             return
 
@@ -77,9 +86,7 @@ def refuses_full_spec(exc: ApiStatusError) -> bool:
     return exc.status in (400, 422, 500) and "resource" in exc.message.lower() and "version" in exc.message.lower()
 
 
-def fill_payloads(
-    api: KubeApi, kind: ReportKind, items: Sequence[dict[str, Any]], *, concurrency: int
-) -> list[dict[str, Any]]:
+def fill_payloads(api: KubeApi, kind: ReportKind, items: Sequence[Any], *, concurrency: int) -> list[Any]:
     """Items with their report: those listed without it are fetched with a GET, a few at a time.
 
     Objects deleted between the list and the GET are dropped: they no longer exist in the cluster.
@@ -88,14 +95,17 @@ def fill_payloads(
     if not missing:
         return list(items)
 
-    def fetch(index: int) -> dict[str, Any] | None:
-        metadata = items[index].get("metadata") or {}
+    def fetch(index: int) -> ShallowObject | None:
+        item = items[index]
+        path = object_path(kind, item.namespace, item.name)
         try:
-            return api.get_json(object_path(kind, metadata.get("namespace"), str(metadata.get("name"))))
+            return ShallowObject.decode(api.get_bytes(path))
         except ApiStatusError as exc:
             if exc.status == 404:
                 return None
             raise
+        except ValueError:
+            raise KubeError(f"the Kubernetes API at {api.server} answered GET {path} with no object") from None
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"get-{kind.plural}") as pool:
         fetched = dict(zip(missing, pool.map(fetch, missing), strict=True))
@@ -108,10 +118,9 @@ def fill_payloads(
     return filled
 
 
-def _lacks_payload(kind: ReportKind, item: Mapping[str, Any]) -> bool:
-    if not isinstance(item, Mapping) or not isinstance(item.get("metadata"), Mapping):
+def _lacks_payload(kind: ReportKind, item: Any) -> bool:
+    if not isinstance(item, ShallowObject) or item.metadata is None or not item.name:
         return False
-    annotations = item["metadata"].get("annotations") or {}
-    if annotations.get("kubescape.io/status") == "too-large":
+    if item.annotation("kubescape.io/status") == "too-large":
         return False  # stored without its report on purpose; a GET would return the same
-    return not item.get(kind.payload_key)
+    return not item.has_object(kind.payload_key)

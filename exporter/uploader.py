@@ -7,6 +7,7 @@ be archived as one that did.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,11 +42,27 @@ def run_dirs(source: Path) -> list[Path]:
     return found
 
 
-def upload_run(store: Store, run_dir: Path, *, max_concurrency: int, reporter: Reporter) -> UploadResult:
-    """Upload every file of a verified run directory in parallel, then its manifest."""
+def verified_manifest(run_dir: Path) -> dict[str, Any]:
+    """The run's manifest, once every file matches it (size, sha256); RunDirError otherwise."""
     manifest = reader.read_manifest(run_dir)
     if mismatches := reader.verify(run_dir, manifest):
         raise RunDirError(f"{run_dir} does not match its manifest ({'; '.join(mismatches)}); run the getter again")
+    return manifest
+
+
+def upload_run(
+    store: Store,
+    run_dir: Path,
+    *,
+    max_concurrency: int,
+    reporter: Reporter,
+    manifest: Mapping[str, Any] | None = None,
+) -> UploadResult:
+    """Upload every file of a verified run directory in parallel, then its manifest.
+
+    `manifest`: what verified_manifest returned, for a caller that verified the run while doing something else.
+    """
+    manifest = dict(manifest) if manifest is not None else verified_manifest(run_dir)
     cluster, run_id = str(manifest["cluster"]), str(manifest["run_id"])
     files = [str(entry["file"]) for entry in manifest["kinds"] if entry.get("file")]
     reporter.info(f"archiving run {run_id} of {cluster} to {store.url}", event="upload_started", run_id=run_id)

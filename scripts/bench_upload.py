@@ -7,6 +7,10 @@ interleaved, --repeat times, each as a whole process under GNU time:
   exporter  report-exporter upload --from RUN --no-prune   (verified uploads, manifest last)
   awscli    aws s3 cp --recursive RUN s3://bucket/...      (awscli from PyPI, in its own virtualenv)
 
+Each tool runs as it ships, from a virtualenv of its own: the exporter is installed from this checkout with its
+runtime dependencies only (`pip install .`, as the Dockerfile does), not from the development virtualenv, whose
+editable-install finder and test dependencies (ansible and ~100 more distributions) cost every start-up.
+
 against Swift (s3api) started by ../shared/services/swift-s3/start.sh on 127.0.0.1. Median wall, max peak RSS.
 
     python scripts/bench_upload.py [--reports 10000] [--repeat 3] [--markdown FILE]
@@ -42,6 +46,14 @@ def awscli() -> Path:
     return aws
 
 
+def exporter_install(scratch: Path) -> Path:
+    """The exporter as the image installs it: a wheel of this checkout and its runtime dependencies only."""
+    venv = scratch / "exporter-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(REPO)], check=True)
+    return venv / "bin" / "report-exporter"
+
+
 def start_swift(state: Path) -> dict[str, str]:
     environment = {**os.environ, "SWIFT_S3_PORT": "auto", "SWIFT_S3_BACKEND_PORT": "auto"}
     output = subprocess.run(["bash", str(SWIFT / "start.sh"), str(state)], env=environment, check=True,
@@ -75,6 +87,7 @@ def main() -> None:
     aws = awscli()
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
+        exporter = exporter_install(scratch)
         swift = start_swift(scratch / "swift")
         try:
             run_dir = make_run(scratch, args.reports)
@@ -82,7 +95,6 @@ def main() -> None:
             files = sum(1 for path in run_dir.rglob("*") if path.is_file())
             environment = {
                 **os.environ,
-                "PYTHONPATH": str(REPO),
                 "AWS_ENDPOINT_URL_S3": swift["S3_ENDPOINT_URL"],
                 "AWS_ENDPOINT_URL": swift["S3_ENDPOINT_URL"],
                 "AWS_ACCESS_KEY_ID": swift["AWS_ACCESS_KEY_ID"],
@@ -96,7 +108,7 @@ def main() -> None:
             samples: dict[str, list[Sample]] = {"exporter": [], "awscli": []}
             for attempt in range(args.repeat):
                 commands = {
-                    "exporter": [sys.executable, "-m", "exporter", "upload", "--from", str(run_dir), "--no-prune",
+                    "exporter": [str(exporter), "upload", "--from", str(run_dir), "--no-prune",
                                  "--archive", f"s3://bench/exporter-{attempt}", "--log-format", "json"],
                     "awscli": [str(aws), "s3", "cp", "--recursive", "--only-show-errors", str(run_dir),
                                f"s3://bench/awscli-{attempt}/"],

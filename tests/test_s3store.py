@@ -309,28 +309,59 @@ def test_put_file_multipart_is_verified_against_the_part_md5s(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("size", [1000, 12 * MIB])
-def test_verification_catches_an_object_replaced_behind_our_back(tmp_path: Path, size: int) -> None:
+def test_verification_catches_a_store_that_stored_something_else(tmp_path: Path, size: int) -> None:
+    """The ETag the store answers the upload with is its MD5 of what it stored; one of other bytes fails."""
+    store = make_store()
+    path = tmp_path / "kind.jsonl.gz"
+    path.write_bytes(b"a" * size)
+    other = hashlib.md5(b"b" * size).hexdigest()
+
+    def misreport(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["ETag"] = f'"{other}"'
+
+    for operation in ("PutObject", "CompleteMultipartUpload"):
+        store._client.meta.events.register_first(f"after-call.s3.{operation}", misreport)
+    heads = record(store, "before-send.s3.HeadObject")
+    message = failure(lambda: store.put_file(path, "runs/r1/kind.jsonl.gz"))
+    assert message.startswith(
+        f"verification of s3://archive/clusters/prod/runs/r1/kind.jsonl.gz failed: the store holds {size} bytes "
+        f"with ETag {other}"
+    )
+    assert f"but {path} has {size} bytes" in message
+    assert heads == [], "the upload's own answer verifies it: no HEAD"
+
+
+@pytest.mark.parametrize("size", [1000, 12 * MIB])
+def test_a_store_that_answers_no_etag_is_verified_with_a_head(tmp_path: Path, size: int) -> None:
     store = make_store()
     path = tmp_path / "kind.jsonl.gz"
     path.write_bytes(b"a" * size)
 
+    def no_etag(parsed: dict[str, Any], **_: Any) -> None:
+        parsed.pop("ETag", None)
+
     def tamper(**_: Any) -> None:
         raw().put_object(Bucket=BUCKET, Key="clusters/prod/runs/r1/kind.jsonl.gz", Body=b"b" * size)
 
+    for operation in ("PutObject", "CompleteMultipartUpload"):
+        store._client.meta.events.register_first(f"after-call.s3.{operation}", no_etag)
     store._client.meta.events.register("before-call.s3.HeadObject", tamper)
     message = failure(lambda: store.put_file(path, "runs/r1/kind.jsonl.gz"))
     assert message.startswith(
         f"verification of s3://archive/clusters/prod/runs/r1/kind.jsonl.gz failed: the store holds {size} bytes"
     )
-    assert f"but {path} has {size} bytes" in message
 
 
 def test_verification_catches_a_short_object() -> None:
     store = make_store()
 
+    def no_etag(parsed: dict[str, Any], **_: Any) -> None:
+        parsed.pop("ETag", None)
+
     def truncate(**_: Any) -> None:  # a before-call handler that returned something would replace the response
         raw().put_object(Bucket=BUCKET, Key="clusters/prod/manifest.json", Body=b"{")
 
+    store._client.meta.events.register_first("after-call.s3.PutObject", no_etag)
     store._client.meta.events.register("before-call.s3.HeadObject", truncate)
     message = failure(lambda: store.put_bytes(b"{}", "manifest.json"))
     assert "the store holds 1 bytes" in message

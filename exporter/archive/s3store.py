@@ -21,6 +21,7 @@ import base64
 import hashlib
 import warnings
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -130,6 +131,20 @@ def digest_stream(stream: IO[bytes], part_size: int) -> Digest:
     return Digest(size, whole.hexdigest(), tuple(parts))
 
 
+def _digest_file(path: Path, part_size: int) -> Digest:
+    with path.open("rb") as stream:
+        return digest_stream(stream, part_size)
+
+
+_KEY_CONTEXT = "report_exporter_key"
+
+
+def _remember_key(params: Any = None, context: Any = None, **_: Any) -> None:
+    """before-parameter-build hook: note the upload's key in the request context its after-call hook sees."""
+    if isinstance(params, dict) and isinstance(context, dict) and "Key" in params:
+        context[_KEY_CONTEXT] = params["Key"]
+
+
 def _content_md5(body: bytes) -> str:
     return base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode("ascii")
 
@@ -196,6 +211,12 @@ class S3Store:
         )
         self._client.meta.events.register("before-sign.s3.DeleteObjects", _add_content_md5)
         self._client.meta.events.register_first("needs-retry.s3", self._refuse_region_redirect)
+        # The ETag the store answers an upload with is its MD5 of what it stored: kept per key, it verifies the
+        # upload without a HEAD round trip (the managed transfer does not return it).
+        self._stored_etags: dict[str, str] = {}
+        for operation in ("PutObject", "CompleteMultipartUpload"):
+            self._client.meta.events.register(f"before-parameter-build.s3.{operation}", _remember_key)
+            self._client.meta.events.register(f"after-call.s3.{operation}", self._remember_etag)
         self._transfer = TransferConfig(
             multipart_threshold=settings.multipart_threshold,
             multipart_chunksize=settings.multipart_chunksize,
@@ -263,13 +284,19 @@ class S3Store:
         action = f"upload {path} to {self._object_url(key)}"
         try:
             size = path.stat().st_size
-            part_size = ChunksizeAdjuster().adjust_chunksize(self._transfer.multipart_chunksize, size)
-            with path.open("rb") as stream:
-                digest = digest_stream(stream, part_size)
         except OSError as exc:
             raise ArchiveError(f"cannot {action}: cannot read {path}: {exc.strerror or exc}") from None
-        with self._errors(action, key=key):
-            self._client.upload_file(str(path), self._where.bucket, full, Config=self._transfer)
+        part_size = ChunksizeAdjuster().adjust_chunksize(self._transfer.multipart_chunksize, size)
+        # The local digest is taken while the file uploads (hashing releases the GIL), not before: for the largest
+        # file of a run that is a read of tens of MiB off the critical path.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest") as hasher:
+            local = hasher.submit(_digest_file, path, part_size)
+            with self._errors(action, key=key):
+                self._client.upload_file(str(path), self._where.bucket, full, Config=self._transfer)
+            try:
+                digest = local.result()
+            except OSError as exc:
+                raise ArchiveError(f"cannot {action}: cannot read {path}: {exc.strerror or exc}") from None
         self._verify(key, digest, multipart=size >= self._transfer.multipart_threshold, source=str(path))
 
     def put_bytes(self, data: bytes, key: str) -> None:
@@ -337,14 +364,25 @@ class S3Store:
     def _object_url(self, key: str) -> str:
         return f"s3://{self._where.bucket}/{self._where.prefix}{key}"
 
+    def _remember_etag(self, parsed: Any = None, context: Any = None, **_: Any) -> None:
+        """after-call hook: the ETag of a successful PutObject or CompleteMultipartUpload, by key."""
+        key = (context or {}).get(_KEY_CONTEXT)
+        etag = parsed.get("ETag") if isinstance(parsed, dict) and "Error" not in parsed else None
+        if key and etag:
+            self._stored_etags[key] = str(etag).strip('"').lower()
+
     def _verify(self, key: str, digest: Digest, *, multipart: bool, source: str) -> None:
-        """HEAD what was stored and compare size and ETag with what was sent."""
+        """Compare the ETag the store answered the upload with (an MD5 of what it stored, so size too) with what
+        was sent; HEAD the object when the store answered none."""
         url = self._object_url(key)
-        with self._errors(f"verify {url}", key=key):
-            head = self._client.head_object(Bucket=self._where.bucket, Key=self._key(key))
-        stored_size = int(head.get("ContentLength", -1))
-        stored_etag = str(head.get("ETag", "")).strip('"').lower()
         expected = digest.etag(multipart=multipart)
+        stored_etag = self._stored_etags.pop(self._key(key), None)
+        stored_size = digest.size
+        if stored_etag is None:
+            with self._errors(f"verify {url}", key=key):
+                head = self._client.head_object(Bucket=self._where.bucket, Key=self._key(key))
+            stored_size = int(head.get("ContentLength", -1))
+            stored_etag = str(head.get("ETag", "")).strip('"').lower()
         if stored_size != digest.size or stored_etag != expected:
             raise ArchiveError(
                 f"verification of {url} failed: the store holds {stored_size} bytes with ETag {stored_etag or '-'}, "

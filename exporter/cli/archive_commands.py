@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +17,7 @@ from exporter.cli.common import ArchiveOption, ClusterOption, ConfigOption, LogF
 from exporter.config import Settings
 from exporter.errors import ExitCode, ExporterError
 from exporter.progress import Reporter
-from exporter.uploader import prune, run_dirs, upload_run
+from exporter.uploader import prune, run_dirs, upload_run, verified_manifest
 
 runs_app = typer.Typer(help="List, show and restore archived runs.", no_args_is_help=True)
 RunArgument = Annotated[str, typer.Argument(help="run id, a unique prefix of one, or 'latest'")]
@@ -46,11 +47,21 @@ def upload(
 def upload_and_prune(
     settings: Settings, reporter: Reporter, directories: list[Path], *, apply_retention: bool
 ) -> ExitCode:
-    """Upload each run; retention runs only after a verified upload, and its failure leaves the upload standing."""
-    store = open_store(settings.archive)
-    store.check()
-    uploaded = [upload_run(store, directory, max_concurrency=settings.archive.max_concurrency, reporter=reporter)
-                for directory in directories]  # fmt: skip
+    """Upload each run; retention runs only after a verified upload, and its failure leaves the upload standing.
+
+    The runs are checked against their manifests on a thread while the store is opened: hashing releases the GIL,
+    so the check costs no wall time beside importing boto3 and building its client.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify") as checker:
+        manifests = [checker.submit(verified_manifest, directory) for directory in directories]
+        store = open_store(settings.archive)
+        store.check()
+        # in order, each run as soon as it is verified: a damaged run stops the ones after it, not those before
+        uploaded = [
+            upload_run(store, directory, max_concurrency=settings.archive.max_concurrency, reporter=reporter,
+                       manifest=manifest.result())
+            for directory, manifest in zip(directories, manifests, strict=True)
+        ]  # fmt: skip
     codes = [_to_dojo(settings, reporter, directories[-1], store)] if settings.dojo.url else [ExitCode.OK]
     if not apply_retention:
         return worst(*codes)

@@ -28,24 +28,45 @@ def normalize(kind: ReportKind, item: Mapping[str, Any]) -> dict[str, Any]:
 
 def problems(kind: ReportKind, obj: Mapping[str, Any]) -> list[str]:
     """What makes an object unusable downstream; empty when it is well-formed. Such objects are still kept."""
-    found: list[str] = []
     metadata = obj.get("metadata")
     if not isinstance(metadata, Mapping):
-        return ["metadata is missing"]
-    if not metadata.get("name"):
-        found.append("metadata.name is missing")
-    if kind.namespaced and not metadata.get("namespace"):
-        found.append("metadata.namespace is missing on a namespaced kind")
-    if not isinstance(obj.get(kind.payload_key), Mapping):
-        found.append(f"{kind.payload_key} is missing or not an object")
-    return found
+        return problems_of(kind, has_metadata=False, name="", namespace="", has_payload=False)
+    return problems_of(
+        kind,
+        has_metadata=True,
+        name=str(metadata.get("name") or ""),
+        namespace=str(metadata.get("namespace") or ""),
+        has_payload=isinstance(obj.get(kind.payload_key), Mapping),
+    )
 
 
 def describe(obj: Mapping[str, Any]) -> str:
     """`namespace/name` (or `name`) of an object, for messages; tolerant of malformed objects."""
     metadata = obj.get("metadata")
     if not isinstance(metadata, Mapping):
+        return describe_of(has_metadata=False, name="", namespace="")
+    return describe_of(
+        has_metadata=True, name=str(metadata.get("name") or ""), namespace=str(metadata.get("namespace") or "")
+    )
+
+
+def problems_of(kind: ReportKind, *, has_metadata: bool, name: str, namespace: str, has_payload: bool) -> list[str]:
+    """The checks and their wording, from what an object says of itself: shared by full dicts and by the
+    getter's shallow objects (exporter/kube/shallow.py), which read those facts without decoding the report."""
+    if not has_metadata:
+        return ["metadata is missing"]
+    found: list[str] = []
+    if not name:
+        found.append("metadata.name is missing")
+    if kind.namespaced and not namespace:
+        found.append("metadata.namespace is missing on a namespaced kind")
+    if not has_payload:
+        found.append(f"{kind.payload_key} is missing or not an object")
+    return found
+
+
+def describe_of(*, has_metadata: bool, name: str, namespace: str) -> str:
+    if not has_metadata:
         return "<no metadata>"
-    name = str(metadata.get("name") or "<no name>")
-    namespace = metadata.get("namespace")
+    name = name or "<no name>"
     return f"{namespace}/{name}" if namespace else name

@@ -27,6 +27,7 @@ from typing import Any
 import msgspec
 from msgspec import Raw
 
+from exporter import normalize
 from exporter.catalog import ReportKind
 
 
@@ -102,24 +103,18 @@ class ShallowObject:
         return value if isinstance(value, str) else ""
 
     def problems(self, kind: ReportKind) -> list[str]:
-        """What makes the object unusable downstream, worded as normalize.problems words it."""
-        if self.metadata is None:
-            return ["metadata is missing"]
-        found = []
-        if not self.name:
-            found.append("metadata.name is missing")
-        if kind.namespaced and not self.namespace:
-            found.append("metadata.namespace is missing on a namespaced kind")
+        """What makes the object unusable downstream (normalize.problems_of: the same checks as a full decode)."""
         raw = self._fields.get(kind.payload_key)
-        if raw is None or not _is_object(raw):
-            found.append(f"{kind.payload_key} is missing or not an object")
-        return found
+        return normalize.problems_of(
+            kind,
+            has_metadata=self.metadata is not None,
+            name=self.name,
+            namespace=self.namespace,
+            has_payload=raw is not None and _is_object(raw),
+        )
 
     def describe(self) -> str:
-        if self.metadata is None:
-            return "<no metadata>"
-        name = self.name or "<no name>"
-        return f"{self.namespace}/{name}" if self.namespace else name
+        return normalize.describe_of(has_metadata=self.metadata is not None, name=self.name, namespace=self.namespace)
 
     # ---- what the getter writes ---------------------------------------------------------------------------
 

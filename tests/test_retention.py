@@ -24,9 +24,13 @@ from exporter.rundir import layout
 COUNT_FIELDS = ("keep_last", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly")
 
 
-def run(stamp: str, *, complete: bool = True, size: int = 0, suffix: str = "0000") -> ArchivedRun:
+def run(
+    stamp: str, *, complete: bool = True, size: int = 0, suffix: str = "0000", failed: tuple[str, ...] = ()
+) -> ArchivedRun:
+    """A run; with `failed` kinds it is a partial run."""
     started = datetime.fromisoformat(stamp).replace(tzinfo=UTC)
-    return ArchivedRun(run_id=layout.new_run_id(started, suffix), started_at=started, complete=complete, size=size)
+    run_id = layout.new_run_id(started, suffix)
+    return ArchivedRun(run_id, started, complete, size, partial=bool(failed), failed_kinds=failed)
 
 
 def nightly(first: str, last: str) -> list[ArchivedRun]:
@@ -196,6 +200,83 @@ def test_no_runs_make_an_empty_plan() -> None:
     assert plan.decisions == () and plan.describe() == []
 
 
+# --- partial runs: valid data, never the newest complete run ---------------------------------------------------------
+
+
+def test_a_newer_partial_run_never_takes_the_place_of_the_newest_complete_run() -> None:
+    runs = [run("2026-11-22T02:00:00"), run("2026-11-23T02:00:00", failed=("configauditreports",))]
+    plan = plan_retention(runs, RetentionPolicy(keep_last=1), now=datetime(2026, 11, 24, tzinfo=UTC))
+    assert reasons_by_day(plan) == {
+        "2026-11-23 02:00": ("last snapshot", "partial: failed configauditreports"),
+        "2026-11-22 02:00": ("newest complete run",),
+    }
+    assert kept_days(plan) == ["2026-11-23", "2026-11-22"]
+
+
+def test_partial_runs_count_toward_keep_rules_and_say_they_are_partial_when_deleted() -> None:
+    runs = [
+        run("2026-11-23T02:00:00", failed=("configauditreports", "rbacassessmentreports")),
+        run("2026-11-22T02:00:00", failed=("vulnerabilityreports",)),
+        run("2026-11-21T02:00:00"),
+        run("2026-11-20T02:00:00"),
+    ]
+    plan = plan_retention(runs, RetentionPolicy(keep_daily=2), now=datetime(2026, 11, 24, tzinfo=UTC))
+    assert reasons_by_day(plan) == {
+        "2026-11-23 02:00": ("daily snapshot", "partial: failed configauditreports, rbacassessmentreports"),
+        "2026-11-22 02:00": ("daily snapshot", "partial: failed vulnerabilityreports"),
+        "2026-11-21 02:00": ("newest complete run",),
+        "2026-11-20 02:00": ("no keep rule matched",),
+    }
+    older = [run("2026-11-23T02:00:00"), run("2026-11-22T02:00:00", failed=("vulnerabilityreports",))]
+    plan = plan_retention(older, RetentionPolicy(keep_last=1), now=datetime(2026, 11, 24, tzinfo=UTC))
+    assert plan.decisions[1].reasons == ("no keep rule matched", "partial: failed vulnerabilityreports")
+
+
+def test_with_only_partial_runs_the_newest_finished_one_is_kept_as_such() -> None:
+    runs = [
+        run("2026-11-23T02:00:00", failed=("configauditreports",)),
+        run("2026-11-22T02:00:00", failed=("configauditreports",)),
+        run("2026-11-24T02:00:00", complete=False),
+    ]
+    plan = plan_retention(runs, RetentionPolicy(keep_last=1), now=datetime(2026, 11, 24, 3, tzinfo=UTC))
+    assert reasons_by_day(plan) == {
+        "2026-11-24 02:00": ("incomplete, within grace: may still be uploading",),
+        "2026-11-23 02:00": (
+            "newest finished run: no complete run exists",
+            "last snapshot",
+            "partial: failed configauditreports",
+        ),
+        "2026-11-22 02:00": ("no keep rule matched", "partial: failed configauditreports"),
+    }
+
+
+def test_a_run_with_an_unreadable_manifest_is_partial_with_the_problem_in_the_plan() -> None:
+    started = datetime(2026, 11, 23, 2, tzinfo=UTC)
+    unreadable = ArchivedRun(
+        "20261123T020000Z-3f9a", started, complete=True, partial=True, problem="manifest unreadable: not JSON"
+    )
+    plan = plan_retention(
+        [unreadable, run("2026-11-22T02:00:00")], RetentionPolicy(keep_last=1), now=datetime(2026, 11, 24, tzinfo=UTC)
+    )
+    assert plan.describe()[0] == (
+        "keep    20261123T020000Z-3f9a         0 B  last snapshot; partial: manifest unreadable: not JSON"
+    )
+    assert plan.decisions[1].reasons == ("newest complete run",)
+
+
+def test_a_run_has_one_of_three_statuses() -> None:
+    assert run("2026-11-23T02:00:00").status == "complete"
+    assert run("2026-11-23T02:00:00", complete=False).status == "incomplete"
+    partial = run("2026-11-23T02:00:00", failed=("configauditreports", "rbacassessmentreports"))
+    assert (partial.status, partial.complete) == ("partial", True)
+    assert partial.status_text == "partial: failed configauditreports, rbacassessmentreports"
+    started = datetime(2026, 11, 23, 2, tzinfo=UTC)
+    with pytest.raises(ValueError, match="only a finished run"):
+        ArchivedRun("20261123T020000Z-3f9a", started, complete=False, partial=True)
+    with pytest.raises(ValueError, match="set partial=True"):
+        ArchivedRun("20261123T020000Z-3f9a", started, complete=True, failed_kinds=("configauditreports",))
+
+
 # --- the plan in words --------------------------------------------------------------------------------------------
 
 
@@ -212,6 +293,18 @@ def test_describe_prints_one_line_per_run_with_its_reasons() -> None:
         "delete  20261121T020000Z-bb02     2.0 KiB  incomplete for more than 2d: an upload that never finished",
     ]
     assert plan.summary() == "keep 1 runs (3.0 MiB), delete 2 runs (2.5 KiB)"
+
+
+def test_describe_says_a_run_is_partial_and_which_kinds_failed() -> None:
+    runs = [
+        run("2026-11-23T02:00:00", size=1024, suffix="3f9a", failed=("configauditreports",)),
+        run("2026-11-22T02:00:00", size=512, suffix="aa01"),
+    ]
+    plan = plan_retention(runs, RetentionPolicy(keep_last=1), now=datetime(2026, 11, 24, 3, tzinfo=UTC))
+    assert plan.describe() == [
+        "keep    20261123T020000Z-3f9a     1.0 KiB  last snapshot; partial: failed configauditreports",
+        "keep    20261122T020000Z-aa01       512 B  newest complete run",
+    ]
 
 
 def test_policy_says_itself_in_words() -> None:
@@ -298,11 +391,21 @@ offsets = st.integers(0, 3 * 365 * 24) | st.integers(0, 72)
 nows = st.builds(lambda hours: START + timedelta(hours=hours), st.integers(-100, 4 * 365 * 24))
 
 
+KIND_PLURALS = ("vulnerabilityreports", "configauditreports", "rbacassessmentreports")
+
+
 @st.composite
 def archived_runs(draw: st.DrawFn) -> ArchivedRun:
+    """Incomplete, complete or partial (some kinds failed, or only a problem such as an unreadable manifest)."""
     started = START + timedelta(hours=draw(offsets), minutes=draw(st.integers(0, 59)))
     suffix = draw(st.text("0123456789abcdef", min_size=4, max_size=4))
-    return ArchivedRun(layout.new_run_id(started, suffix), started, draw(st.booleans()), draw(st.integers(0, 10**9)))
+    complete = draw(st.booleans())
+    partial = complete and draw(st.booleans())
+    failed = tuple(draw(st.lists(st.sampled_from(KIND_PLURALS), unique=True))) if partial else ()
+    problem = draw(st.sampled_from(["", "manifest unreadable: not JSON"])) if partial else ""
+    run_id = layout.new_run_id(started, suffix)
+    size = draw(st.integers(0, 10**9))
+    return ArchivedRun(run_id, started, complete, size, partial=partial, failed_kinds=failed, problem=problem)
 
 
 run_lists = st.lists(archived_runs(), max_size=40)
@@ -328,12 +431,31 @@ def test_never_deletes_the_newest_complete_run_nor_a_protected_one(
 ) -> None:
     protect = data.draw(st.sets(st.sampled_from([r.run_id for r in runs]))) if runs else set()
     plan = plan_retention(runs, policy, now=now, protect=protect)
-    complete = [decision for decision in plan.decisions if decision.run.complete]
+    complete = [decision for decision in plan.decisions if decision.run.complete and not decision.run.partial]
     if complete:
         assert complete[0].keep and "newest complete run" in complete[0].reasons
     for decision in plan.decisions:
         if decision.run.run_id in protect:
             assert decision.keep and decision.reasons[0] == "just uploaded"
+
+
+@given(runs=run_lists, policy=policies, now=nows, data=st.data())
+def test_a_partial_run_never_takes_the_place_of_the_newest_complete_run(
+    runs: list[ArchivedRun], policy: RetentionPolicy, now: datetime, data: st.DataObject
+) -> None:
+    protect = data.draw(st.sets(st.sampled_from([r.run_id for r in runs]))) if runs else set()
+    plan = plan_retention(runs, policy, now=now, protect=protect)
+    newest = {"newest complete run", "newest finished run: no complete run exists"}
+    guarded = [decision for decision in plan.decisions if newest & set(decision.reasons)]
+    finished = [decision for decision in plan.decisions if decision.run.complete]
+    complete = [decision for decision in finished if not decision.run.partial]
+    expected = complete[:1] or finished[:1]
+    assert guarded == expected, "exactly the newest complete run is guarded; without one, the newest finished run"
+    assert all(decision.keep for decision in guarded)
+    for decision in finished:
+        if decision.run.partial:
+            assert decision.reasons[-1].startswith("partial: ")
+            assert "newest complete run" not in decision.reasons
 
 
 @given(runs=run_lists, policy=policies, now=nows)

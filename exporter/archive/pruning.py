@@ -26,7 +26,11 @@ class PruneResult:
 def plan_prune(
     store: Store, cluster: str, policy: RetentionPolicy, *, now: datetime, protect: Collection[str] = ()
 ) -> RetentionPlan:
-    """The retention plan for one cluster's runs, nothing deleted."""
+    """The retention plan for one cluster's runs, nothing deleted.
+
+    The runs are listed with their manifests read (`list_runs`), so a partial run never passes for the newest
+    complete one and the plan marks it partial.
+    """
     return plan_retention(list_runs(store, cluster), policy, now=now, protect=protect)
 
 

@@ -6,6 +6,10 @@ The plan is a pure function of the listed runs, the policy and the clock, so `pr
 `restic forget` expect. An archive that is still being written to needs three more rules, which win over the policy:
 the newest complete run and the run just uploaded are never deleted, and a run without a manifest is judged by its
 age alone, because it is either an upload in progress or one that died.
+
+A partial run (its manifest says some kinds failed) is valid data and is judged by the keep rules like a complete
+one, but it never stands in for the newest complete run: a night whose scans half failed must not be the reason the
+last whole night is deleted. Its decision says it is partial, so `prune --dry-run` shows it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from exporter.rundir import layout
 
 NO_POLICY = "no retention policy"
 NEWEST_COMPLETE = "newest complete run"
+NEWEST_FINISHED = "newest finished run: no complete run exists"
 JUST_UPLOADED = "just uploaded"
 INCOMPLETE_IN_GRACE = "incomplete, within grace: may still be uploading"
 NO_RULE_KEEPS = "no keep rule matched"
@@ -29,22 +34,59 @@ NO_RULE_KEEPS = "no keep rule matched"
 
 @dataclass(frozen=True)
 class ArchivedRun:
-    """One run in the archive, as listed from its key prefix; `complete` means its manifest.json exists."""
+    """One run in the archive. `complete` means finished: its manifest.json exists (it is uploaded last).
+
+    A finished run is `partial` when its manifest says so or cannot be read; `failed_kinds` are the plurals of the
+    kinds that failed, `problem` any other cause in words (malformed objects, an unreadable manifest).
+    """
 
     run_id: str
     started_at: datetime
     complete: bool
     size: int = 0
+    partial: bool = False
+    failed_kinds: tuple[str, ...] = ()
+    problem: str = ""
 
     def __post_init__(self) -> None:
         # Buckets are UTC days, weeks, months: a naive time would silently be read as the host's local time.
         if self.started_at.tzinfo is None:
             raise ValueError(f"run {self.run_id}: started_at {self.started_at} has no time zone; give it in UTC")
+        if self.partial and not self.complete:
+            raise ValueError(f"run {self.run_id}: only a finished run (one with a manifest) can be partial")
+        if (self.failed_kinds or self.problem) and not self.partial:
+            raise ValueError(f"run {self.run_id}: failed kinds or a problem make a run partial; set partial=True")
 
     @classmethod
-    def from_run_id(cls, run_id: str, *, complete: bool, size: int = 0) -> ArchivedRun:
-        """The run id is the UTC start time, so a key listing is all the planner needs."""
-        return cls(run_id=run_id, started_at=layout.run_started_at(run_id), complete=complete, size=size)
+    def from_run_id(
+        cls,
+        run_id: str,
+        *,
+        complete: bool,
+        size: int = 0,
+        partial: bool = False,
+        failed_kinds: tuple[str, ...] = (),
+        problem: str = "",
+    ) -> ArchivedRun:
+        """The run id is the UTC start time, so a key listing (and, for partial runs, the manifest) is all it takes."""
+        started_at = layout.run_started_at(run_id)
+        return cls(run_id, started_at, complete, size, partial=partial, failed_kinds=failed_kinds, problem=problem)
+
+    @property
+    def status(self) -> str:
+        """`complete`, `partial` (finished, but some kinds failed) or `incomplete` (no manifest: uploading or died)."""
+        if not self.complete:
+            return "incomplete"
+        return "partial" if self.partial else "complete"
+
+    @property
+    def status_text(self) -> str:
+        """The status with what makes a run partial: `partial: failed configauditreports`."""
+        if not self.partial:
+            return self.status
+        causes = [f"failed {', '.join(self.failed_kinds)}"] if self.failed_kinds else []
+        causes += [self.problem] if self.problem else []
+        return f"partial: {'; '.join(causes) or 'the manifest says so'}"
 
 
 @dataclass(frozen=True)
@@ -189,40 +231,52 @@ def parse_duration(text: str) -> Duration:
 def plan_retention(
     runs: Iterable[ArchivedRun], policy: RetentionPolicy, *, now: datetime, protect: Collection[str] = ()
 ) -> RetentionPlan:
-    """restic's `ApplyPolicy` over the complete runs, plus the guards an archive being written to needs.
+    """restic's `ApplyPolicy` over the finished runs, plus the guards an archive being written to needs.
 
     `protect` names runs that must stay whatever the policy says: the run this invocation just uploaded, which a
-    clock-skewed start time could otherwise place outside every rule. Only complete runs count toward keep rules, so a
-    string of failed uploads cannot push the last good runs out of `keep_last`.
+    clock-skewed start time could otherwise place outside every rule. Only finished runs (complete or partial) count
+    toward keep rules, so a string of failed uploads cannot push the last good runs out of `keep_last`. The newest
+    complete run is kept whatever newer partial runs exist; with no complete run, the newest partial one is.
     """
     if now.tzinfo is None:
         raise ValueError(f"now {now} has no time zone; give it in UTC")
     protected = frozenset(protect)
     ordered = sorted(runs, key=_newest_first, reverse=True)
-    complete = [run for run in ordered if run.complete]
-    by_policy = iter(_apply_policy(complete, policy, now=now))
+    finished = [run for run in ordered if run.complete]
+    by_policy = iter(_apply_policy(finished, policy, now=now))
+    newest, newest_reason = _newest_to_keep(finished)
     decisions: list[Decision] = []
     for run in ordered:
         guards = [JUST_UPLOADED] if run.run_id in protected else []
         if run.complete:
-            if run is complete[0]:
-                guards.append(NEWEST_COMPLETE)
-            decisions.append(_decide_complete(run, guards, next(by_policy)))
+            if run is newest:
+                guards.append(newest_reason)
+            decisions.append(_decide_finished(run, guards, next(by_policy)))
         else:
             decisions.append(_decide_incomplete(run, guards, policy.incomplete_grace, now=now))
     return RetentionPlan(decisions=tuple(decisions))
 
 
-def _newest_first(run: ArchivedRun) -> tuple[datetime, str, bool, int]:
+def _newest_first(run: ArchivedRun) -> tuple[datetime, str, bool, int, bool, tuple[str, ...], str]:
     # Every field takes part, so equal keys mean equal runs and the plan does not depend on the listing's order.
-    return (run.started_at, run.run_id, run.complete, run.size)
+    return (run.started_at, run.run_id, run.complete, run.size, run.partial, run.failed_kinds, run.problem)
 
 
-def _decide_complete(run: ArchivedRun, guards: list[str], kept_by: list[str]) -> Decision:
+def _newest_to_keep(finished: Sequence[ArchivedRun]) -> tuple[ArchivedRun | None, str]:
+    """The newest complete run; a partial one only when no run is complete, as the best the archive holds."""
+    newest_complete = next((run for run in finished if not run.partial), None)
+    if newest_complete is not None:
+        return newest_complete, NEWEST_COMPLETE
+    return (finished[0] if finished else None), NEWEST_FINISHED
+
+
+def _decide_finished(run: ArchivedRun, guards: list[str], kept_by: list[str]) -> Decision:
+    """Kept by a guard or a rule; a partial run says so last, whatever the decision, for the person reading the plan."""
+    marks = (run.status_text,) if run.partial else ()
     reasons = (*guards, *kept_by)
     if reasons:
-        return Decision(run=run, keep=True, reasons=reasons)
-    return Decision(run=run, keep=False, reasons=(NO_RULE_KEEPS,))
+        return Decision(run=run, keep=True, reasons=(*reasons, *marks))
+    return Decision(run=run, keep=False, reasons=(NO_RULE_KEEPS, *marks))
 
 
 def _decide_incomplete(run: ArchivedRun, guards: list[str], grace: Duration, *, now: datetime) -> Decision:
@@ -235,7 +289,7 @@ def _decide_incomplete(run: ArchivedRun, guards: list[str], grace: Duration, *, 
 
 
 def _apply_policy(complete: Sequence[ArchivedRun], policy: RetentionPolicy, *, now: datetime) -> list[list[str]]:
-    """The reasons each complete run (newest first) is kept, in restic's order: within, then the counted rules."""
+    """The reasons each finished run (newest first) is kept, in restic's order: within, then the counted rules."""
     if policy.empty():
         return [[NO_POLICY] for _ in complete]
     reasons: list[list[str]] = [[] for _ in complete]

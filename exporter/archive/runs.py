@@ -1,33 +1,78 @@
-"""The runs of a cluster in the archive: list them, read one's manifest, restore one into a run directory."""
+"""The runs of a cluster in the archive: list them with their status, read one's manifest, restore one."""
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from exporter.archive import keys
 from exporter.archive.retention import ArchivedRun
 from exporter.archive.store import Store
 from exporter.errors import ArchiveError
 from exporter.rundir import reader
+from exporter.rundir.manifest import KindStatus
+
+MANIFEST_READERS = 8  # manifests are small: the reads are round trips, a few at a time hide their latency
+MANIFEST_UNREADABLE = "manifest unreadable"
+_RUN_STATUSES = ("complete", "partial")  # a manifest's run status, as exporter.rundir.manifest.run_status writes it
+
+
+class ManifestOutcome(NamedTuple):
+    """What a finished run's manifest says of it: partial or not, the plurals of its failed kinds, other causes."""
+
+    partial: bool
+    failed_kinds: tuple[str, ...] = ()
+    problem: str = ""
 
 
 def list_runs(store: Store, cluster: str) -> list[ArchivedRun]:
-    """Every run of `cluster`, oldest first; complete when its manifest is there."""
-    sizes: dict[str, int] = {}
-    complete: set[str] = set()
-    for stored in store.list(keys.cluster_runs_prefix(cluster)):
-        parsed = keys.parse_run_key(stored.key)
-        if parsed is None or parsed.cluster != cluster:
-            continue
-        sizes[parsed.run_id] = sizes.get(parsed.run_id, 0) + stored.size
-        if parsed.is_manifest:
-            complete.add(parsed.run_id)
-    return [
-        ArchivedRun.from_run_id(run_id, complete=run_id in complete, size=sizes[run_id]) for run_id in sorted(sizes)
-    ]
+    """Every run of `cluster`, oldest first, with its status: complete, partial or incomplete (no manifest yet).
+
+    The status of a finished run is in its manifest, so each is read: one small GET per run, MANIFEST_READERS at a
+    time, because an archive holds hundreds of runs. A manifest that cannot be read or parsed makes its run partial,
+    never complete. Retention and `runs list` use this; only `resolve_run` makes do with the key listing.
+    """
+    listed = _list_by_keys(store, cluster)
+    finished = [run.run_id for run in listed if run.complete]
+    with ThreadPoolExecutor(max_workers=MANIFEST_READERS) as pool:
+        read = pool.map(lambda run_id: _read_outcome(store, cluster, run_id), finished)
+        outcomes = dict(zip(finished, read, strict=True))
+    return [replace(run, **outcomes[run.run_id]._asdict()) if run.complete else run for run in listed]
+
+
+def read_run(store: Store, cluster: str, run_id: str) -> ArchivedRun:
+    """One run with its status, as `list_runs` would show it (for `runs show`); reads only this run's keys."""
+    stored = [obj for obj in store.list(keys.run_prefix(cluster, run_id)) if _run_id_of(obj.key, cluster) == run_id]
+    if not stored:
+        raise ArchiveError(f"no run {run_id} of cluster {cluster!r} in {store.url}; see `report-exporter runs list`")
+    size = sum(obj.size for obj in stored)
+    if keys.manifest_key(cluster, run_id) not in {obj.key for obj in stored}:
+        return ArchivedRun.from_run_id(run_id, complete=False, size=size)
+    outcome = _read_outcome(store, cluster, run_id)
+    return ArchivedRun.from_run_id(run_id, complete=True, size=size, **outcome._asdict())
+
+
+def manifest_outcome(manifest: Mapping[str, Any]) -> ManifestOutcome:
+    """Partial when the manifest says so or a kind failed; the failed kinds by plural, in the manifest's order.
+
+    A run the getter marked partial without a failed kind has malformed objects or unreadable inputs: `problem` says
+    which. A document without the run status or the list of kinds this exporter writes is not trusted as complete.
+    """
+    status, kinds = manifest.get("status"), manifest.get("kinds")
+    if status not in _RUN_STATUSES or not isinstance(kinds, list) or not all(isinstance(k, dict) for k in kinds):
+        return ManifestOutcome(partial=True, problem=f"{MANIFEST_UNREADABLE}: no run status or list of kinds")
+    failed = tuple(_kind_name(entry) for entry in kinds if entry.get("status") == KindStatus.FAILED)
+    malformed = [_kind_name(entry) for entry in kinds if entry.get("malformed_objects")]
+    unreadable_inputs = manifest.get("unreadable_inputs") or []
+    problems = [f"malformed objects in {', '.join(malformed)}"] if malformed else []
+    problems += [f"{len(unreadable_inputs)} unreadable inputs"] if unreadable_inputs else []
+    partial = status == "partial" or bool(failed) or bool(problems)
+    return ManifestOutcome(partial=partial, failed_kinds=failed, problem="; ".join(problems))
 
 
 def run_keys(store: Store, cluster: str, run_id: str) -> list[str]:
@@ -46,13 +91,17 @@ def read_archived_manifest(store: Store, cluster: str, run_id: str) -> dict[str,
 
 
 def resolve_run(store: Store, cluster: str, run: str) -> str:
-    """A run id from what the user typed: a full id, a unique prefix of one, or `latest` (newest complete)."""
-    runs = list_runs(store, cluster)
+    """A run id from what the user typed: a full id, a unique prefix of one, or `latest`.
+
+    `latest` is the newest finished run (one with a manifest), partial runs included: it is what the last night
+    archived, and `runs show` says whether it is partial. Resolving reads no manifest, only the key listing.
+    """
+    runs = _list_by_keys(store, cluster)
     if run == "latest":
-        complete = [archived.run_id for archived in runs if archived.complete]
-        if not complete:
-            raise ArchiveError(f"no complete run of cluster {cluster!r} in {store.url}")
-        return complete[-1]
+        finished = [archived.run_id for archived in runs if archived.complete]
+        if not finished:
+            raise ArchiveError(f"no finished run of cluster {cluster!r} in {store.url}")
+        return finished[-1]
     matches = [archived.run_id for archived in runs if archived.run_id.startswith(run)]
     if len(matches) != 1:
         found = "no run" if not matches else f"{len(matches)} runs"
@@ -86,3 +135,44 @@ def restore_run(store: Store, cluster: str, run_id: str, target: Path) -> Path:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
     return run_dir
+
+
+def _list_by_keys(store: Store, cluster: str) -> list[ArchivedRun]:
+    """Every run from the key listing alone, oldest first: finished when its manifest is there, never partial."""
+    sizes: dict[str, int] = {}
+    finished: set[str] = set()
+    for stored in store.list(keys.cluster_runs_prefix(cluster)):
+        parsed = keys.parse_run_key(stored.key)
+        if parsed is None or parsed.cluster != cluster:
+            continue
+        sizes[parsed.run_id] = sizes.get(parsed.run_id, 0) + stored.size
+        if parsed.is_manifest:
+            finished.add(parsed.run_id)
+    return [
+        ArchivedRun.from_run_id(run_id, complete=run_id in finished, size=sizes[run_id]) for run_id in sorted(sizes)
+    ]
+
+
+def _run_id_of(key: str, cluster: str) -> str | None:
+    parsed = keys.parse_run_key(key)
+    return parsed.run_id if parsed is not None and parsed.cluster == cluster else None
+
+
+def _read_outcome(store: Store, cluster: str, run_id: str) -> ManifestOutcome:
+    """The manifest's outcome; one that cannot be read or parsed is partial, with the reason in words."""
+    try:
+        data = store.get_bytes(keys.manifest_key(cluster, run_id))
+    except ArchiveError as error:  # gone since the listing, or refused: either way not a run to count as complete
+        return ManifestOutcome(partial=True, problem=f"{MANIFEST_UNREADABLE}: {error}")
+    try:
+        manifest = json.loads(data)
+    except ValueError:
+        return ManifestOutcome(partial=True, problem=f"{MANIFEST_UNREADABLE}: not JSON")
+    if not isinstance(manifest, dict):
+        return ManifestOutcome(partial=True, problem=f"{MANIFEST_UNREADABLE}: not a JSON object")
+    return manifest_outcome(manifest)
+
+
+def _kind_name(entry: Mapping[str, Any]) -> str:
+    """The plural, as `runs list` and the plan name kinds; the kind if an entry lacks it."""
+    return str(entry.get("plural") or entry.get("kind") or "unnamed kind")

@@ -154,6 +154,9 @@ class Settings(_Section):
 
     cluster: str = Field(default="default", pattern=r"^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$")
     log_format: LogFormat = LogFormat.AUTO
+    strict: bool = Field(
+        default=False, description="count objects missing an optional part (status, report) as malformed: exit 3"
+    )
     kube: KubeSettings = KubeSettings()
     filters: FilterSettings = FilterSettings()
     archive: ArchiveSettings = ArchiveSettings()
@@ -168,6 +171,7 @@ def _split_list(value: str) -> list[str]:
 ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "REPORT_EXPORTER_CLUSTER": ("cluster", str),
     "REPORT_EXPORTER_LOG_FORMAT": ("log_format", str),
+    "REPORT_EXPORTER_STRICT": ("strict", str),
     "KUBECONFIG": ("kube.kubeconfig", str),
     "REPORT_EXPORTER_KUBE_CONTEXT": ("kube.context", str),
     "REPORT_EXPORTER_PAGE_SIZE": ("kube.page_size", str),

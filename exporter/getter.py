@@ -17,7 +17,7 @@ from typing import Any
 from exporter import __version__, catalog, normalize, selectors
 from exporter.catalog import ReportKind
 from exporter.config import FilterSettings, KubeSettings, Settings
-from exporter.errors import ExitCode, KubeError
+from exporter.errors import KubeError
 from exporter.filesource import FileScan, iter_report_objects
 from exporter.kube import discovery, listing
 from exporter.kube.api import ApiStatusError, KubeApi, connect
@@ -33,20 +33,6 @@ from exporter.rundir.writer import KindWriter, json_line, write_manifest
 class GetResult:
     run_dir: Path
     manifest: dict[str, Any]
-
-    @property
-    def exit_code(self) -> ExitCode:
-        return exit_code_for(self.manifest)
-
-
-def exit_code_for(manifest: Mapping[str, Any]) -> ExitCode:
-    """OK when complete; FAILED when no kind could be listed although some were served; else PARTIAL."""
-    if manifest["status"] == "complete":
-        return ExitCode.OK
-    attempted = [entry for entry in manifest["kinds"] if entry["status"] != KindStatus.ABSENT]
-    if attempted and all(entry["status"] == KindStatus.FAILED for entry in attempted):
-        return ExitCode.FAILED
-    return ExitCode.PARTIAL
 
 
 def get_from_cluster(
@@ -109,7 +95,7 @@ def get_from_files(settings: Settings, source: Path, out_dir: Path, reporter: Re
             if kind not in kinds or not matches(_labels(obj)):
                 continue
             if kind not in sinks:
-                sinks[kind] = _KindSink(run_dir, kind, settings.filters, reporter, only_namespaces=True)
+                sinks[kind] = _KindSink(run_dir, kind, settings, reporter, only_namespaces=True)
             sinks[kind].accept(obj)
     except BaseException:
         for sink in sinks.values():  # close the files; without a manifest the run stays incomplete
@@ -140,15 +126,17 @@ class _KindSink:
         self,
         run_dir: Path,
         kind: ReportKind,
-        filters: FilterSettings,
+        settings: Settings,
         reporter: Reporter,
         *,
         only_namespaces: bool,
     ) -> None:
         self.kind = kind
         self._writer = KindWriter(run_dir, kind)
+        filters = settings.filters
         self._include = set(filters.namespaces) if only_namespaces and kind.namespaced else set()
         self._exclude = set(filters.exclude_namespaces) if kind.namespaced else set()
+        self._strict = settings.strict
         self._reporter = reporter
         self.restarts = 0
         self._reset()
@@ -157,20 +145,25 @@ class _KindSink:
     def _reset(self) -> None:
         self._seen: set[tuple[str, str]] = set()
         self.malformed: list[str] = []
+        self.warnings: list[str] = []
+        self.unfetched: list[str] = []
 
-    def accept(self, item: Any) -> None:
-        """Filter, de-duplicate, check and write one object: a ShallowObject from a cluster, a dict from files."""
-        problems: Callable[[ReportKind], list[str]]
+    def accept(self, item: Any, *, unfetched: ApiStatusError | None = None) -> None:
+        """Filter, de-duplicate, check and write one object: a ShallowObject from a cluster, a dict from files.
+
+        `unfetched`: the object is kept as listed because the GET of its report failed; the kind then fails.
+        """
+        check: Callable[[ReportKind], normalize.Checks]
         line: Callable[[ReportKind], bytes]
         describe: Callable[[], str]
         if isinstance(item, ShallowObject):
             namespace, name = item.namespace, item.name
-            problems, line, describe = item.problems, item.line, item.describe
+            check, line, describe = item.check, item.line, item.describe
         elif isinstance(item, Mapping):
             obj = normalize.normalize(self.kind, item)
             metadata = obj["metadata"] if isinstance(obj.get("metadata"), Mapping) else {}
             namespace, name = str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
-            problems = functools.partial(normalize.problems, obj=obj)
+            check = functools.partial(normalize.check, obj=obj)
             line = functools.partial(_object_line, obj)
             describe = functools.partial(normalize.describe, obj)
         else:
@@ -182,8 +175,13 @@ class _KindSink:
         if key in self._seen:
             return
         self._seen.add(key)
-        if found := problems(self.kind):
-            self.malformed.append(f"{describe()}: {'; '.join(found)}")
+        checks = check(self.kind)
+        if unfetched is not None:
+            self.unfetched.append(f"{describe()}: {_failure_message(self.kind, unfetched)}")
+        elif checks.warnings:
+            (self.malformed if self._strict else self.warnings).append(f"{describe()}: {'; '.join(checks.warnings)}")
+        if checks.malformed:
+            self.malformed.append(f"{describe()}: {'; '.join(checks.malformed)}")
         self._writer.write_line(line(self.kind))
 
     def page_done(self) -> None:
@@ -195,15 +193,25 @@ class _KindSink:
         self._reset()
 
     def finish(self, status: KindStatus, error: str | None = None) -> KindResult:
+        """The kind's result; objects whose report could not be fetched fail a kind that was listed completely."""
         written = self._writer.close()
-        return KindResult(self.kind, status, written, error, tuple(self.malformed), self.restarts)
+        if self.unfetched and status is KindStatus.COMPLETE:
+            status = KindStatus.FAILED
+            error = (
+                f"{len(self.unfetched)} of {written.objects} objects are archived as listed, without their report, "
+                f"because fetching it failed (first: {self.unfetched[0]})"
+            )
+        return KindResult(
+            self.kind, status, written, error, tuple(self.malformed), self.restarts,
+            warnings=tuple(self.warnings), unfetched=tuple(self.unfetched),
+        )  # fmt: skip
 
 
 def _collect_kind(
     api: KubeApi, kind: ReportKind, run_dir: Path, settings: Settings, reporter: Reporter
 ) -> tuple[KindResult, str | None]:
     """One kind, restarting on 410; returns its result and, if the API was lost, why."""
-    sink = _KindSink(run_dir, kind, settings.filters, reporter, only_namespaces=False)
+    sink = _KindSink(run_dir, kind, settings, reporter, only_namespaces=False)
     full_spec = kind.list_omits_payload
     while True:
         try:
@@ -237,10 +245,10 @@ def _list_into(api: KubeApi, kind: ReportKind, sink: _KindSink, settings: Settin
             page = (
                 listing.fill_payloads(api, kind, listed, concurrency=settings.kube.fetch_concurrency)
                 if kind.list_omits_payload
-                else listed
+                else listing.FilledPage(listed, {})
             )
-            for item in page:
-                sink.accept(item)
+            for index, item in enumerate(page.items):
+                sink.accept(item, unfetched=page.unfetched.get(index))
             sink.page_done()
 
 
@@ -260,12 +268,12 @@ def _failure_message(kind: ReportKind, exc: ApiStatusError) -> str:
 
 def _report_result(reporter: Reporter, result: KindResult) -> None:
     objects = result.written.objects if result.written else 0
-    detail = result.error or ""
+    details = [result.error] if result.error else []
     if result.malformed:
-        detail = (detail + "; " if detail else "") + (
-            f"{len(result.malformed)} malformed objects kept (first: {result.malformed[0]})"
-        )
-    reporter.kind_finished(result.kind.plural, result.status.value, objects, detail)
+        details.append(f"{len(result.malformed)} malformed objects kept (first: {result.malformed[0]})")
+    if result.warnings:
+        details.append(f"{len(result.warnings)} objects archived with a warning (first: {result.warnings[0]})")
+    reporter.kind_finished(result.kind.plural, result.status.value, objects, "; ".join(details))
 
 
 def _run_info(

@@ -9,6 +9,7 @@ object's size and means nothing to an analyst, so it is dropped. Everything else
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from exporter.catalog import ReportKind
@@ -26,16 +27,16 @@ def normalize(kind: ReportKind, item: Mapping[str, Any]) -> dict[str, Any]:
     return {"apiVersion": obj.pop("apiVersion"), "kind": obj.pop("kind"), **obj}
 
 
-def problems(kind: ReportKind, obj: Mapping[str, Any]) -> list[str]:
-    """What makes an object unusable downstream; empty when it is well-formed. Such objects are still kept."""
+def check(kind: ReportKind, obj: Mapping[str, Any]) -> Checks:
+    """What is wrong with a full object: malformations (it cannot be identified) and warnings (an optional part is
+    missing). Such objects are still kept."""
     metadata = obj.get("metadata")
-    if not isinstance(metadata, Mapping):
-        return problems_of(kind, has_metadata=False, name="", namespace="", has_payload=False)
-    return problems_of(
+    return check_facts(
         kind,
-        has_metadata=True,
-        name=str(metadata.get("name") or ""),
-        namespace=str(metadata.get("namespace") or ""),
+        has_metadata=isinstance(metadata, Mapping),
+        name=str(metadata.get("name") or "") if isinstance(metadata, Mapping) else "",
+        namespace=str(metadata.get("namespace") or "") if isinstance(metadata, Mapping) else "",
+        served_kind=str(obj.get("kind") or ""),
         has_payload=isinstance(obj.get(kind.payload_key), Mapping),
     )
 
@@ -50,19 +51,36 @@ def describe(obj: Mapping[str, Any]) -> str:
     )
 
 
-def problems_of(kind: ReportKind, *, has_metadata: bool, name: str, namespace: str, has_payload: bool) -> list[str]:
+@dataclass(frozen=True)
+class Checks:
+    """An object's problems in two grades.
+
+    `malformed`: it cannot be identified or attributed (no metadata, no name, a namespaced kind without namespace,
+    another kind than the one listed), which makes the run partial. `warnings`: an optional part is missing (every
+    report CRD makes `report`/`status`/`spec` optional; trivy-operator creates a ClusterComplianceReport before it
+    computes its status): the object is archived as it is, counted, and the run stays complete.
+    """
+
+    malformed: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+def check_facts(
+    kind: ReportKind, *, has_metadata: bool, name: str, namespace: str, served_kind: str, has_payload: bool
+) -> Checks:
     """The checks and their wording, from what an object says of itself: shared by full dicts and by the
     getter's shallow objects (exporter/kube/shallow.py), which read those facts without decoding the report."""
     if not has_metadata:
-        return ["metadata is missing"]
-    found: list[str] = []
+        return Checks(malformed=("metadata is missing",))
+    malformed: list[str] = []
     if not name:
-        found.append("metadata.name is missing")
+        malformed.append("metadata.name is missing")
     if kind.namespaced and not namespace:
-        found.append("metadata.namespace is missing on a namespaced kind")
-    if not has_payload:
-        found.append(f"{kind.payload_key} is missing or not an object")
-    return found
+        malformed.append("metadata.namespace is missing on a namespaced kind")
+    if served_kind and served_kind != kind.kind:
+        malformed.append(f"kind is {served_kind!r} where {kind.kind!r} was listed")
+    warnings = () if has_payload else (f"{kind.payload_key} is missing or not an object: archived without findings",)
+    return Checks(malformed=tuple(malformed), warnings=warnings)
 
 
 def describe_of(*, has_metadata: bool, name: str, namespace: str) -> str:

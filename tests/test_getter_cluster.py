@@ -15,6 +15,7 @@ from exporter.catalog import CATALOG, Scanner
 from exporter.config import Settings
 from exporter.errors import ExitCode, KubeError
 from exporter.getter import GetResult, get_from_cluster
+from exporter.pipeline import run_outcome
 from exporter.progress import JsonReporter
 from exporter.rundir import reader
 from tests.conftest import vulnerability_manifest, vulnerability_report
@@ -74,7 +75,7 @@ def objects(result: GetResult, plural: str) -> list[dict[str, Any]]:
 
 def test_lists_every_object_page_by_page_with_type_restored(cluster: KubeStandin, get: Run) -> None:
     result, _ = get(cluster)
-    assert result.exit_code is ExitCode.OK
+    assert run_outcome(result.manifest).exit_code is ExitCode.OK
     assert reader.verify(result.run_dir) == []
     reports = objects(result, "vulnerabilityreports")
     assert sorted(o["metadata"]["name"] for o in reports) == sorted(f"r{i}" for i in range(7))
@@ -106,10 +107,28 @@ def test_objects_listed_without_their_report_are_fetched_one_by_one(standins: St
     assert len(gets) == 5 and entry(result, "vulnerabilitymanifests")["status"] == "complete"
 
 
+def test_a_report_whose_get_fails_is_kept_as_listed_and_fails_its_kind_not_the_others(
+    standins: StandinFactory, get: Run
+) -> None:
+    standin = standins(served((Scanner.KUBESCAPE,)))
+    standin.add_objects("vulnerabilitymanifests", [vulnerability_manifest(f"m{i}") for i in range(3)])
+    standin.strip_spec_in_list("vulnerabilitymanifests", honour_full_spec=False)
+    standin.forbid("vulnerabilitymanifests", "get")
+    result, _ = get(standin)
+    failed = entry(result, "vulnerabilitymanifests")
+    assert failed["status"] == "failed" and failed["objects"] == 3 and failed["unfetched_objects"] == 3
+    assert failed["error"].startswith("3 of 3 objects are archived as listed, without their report")
+    assert "lacks the RBAC verb 'get' on resource 'vulnerabilitymanifests'" in failed["error"]
+    assert sorted(m["metadata"]["name"] for m in objects(result, "vulnerabilitymanifests")) == ["m0", "m1", "m2"]
+    assert failed["objects_with_warnings"] == 0, "an unfetched report is a failure, not a warning"
+    assert entry(result, "workloadconfigurationscans")["status"] == "complete", "the other kinds go on"
+    assert run_outcome(result.manifest).exit_code is ExitCode.PARTIAL
+
+
 def test_a_group_the_cluster_does_not_serve_is_absent_not_an_error(standins: StandinFactory, get: Run) -> None:
     standin = standins(served((Scanner.TRIVY,)))
     result, _ = get(standin)
-    assert result.exit_code is ExitCode.OK
+    assert run_outcome(result.manifest).exit_code is ExitCode.OK
     statuses = {e["plural"]: e["status"] for e in result.manifest["kinds"]}
     assert statuses["vulnerabilitymanifests"] == "absent" and statuses["vulnerabilityreports"] == "complete"
 
@@ -117,7 +136,7 @@ def test_a_group_the_cluster_does_not_serve_is_absent_not_an_error(standins: Sta
 def test_an_expired_continue_token_restarts_the_kind_and_loses_nothing(cluster: KubeStandin, get: Run) -> None:
     cluster.expire_continue("vulnerabilityreports")
     result, _ = get(cluster)
-    assert result.exit_code is ExitCode.OK
+    assert run_outcome(result.manifest).exit_code is ExitCode.OK
     names = [o["metadata"]["name"] for o in objects(result, "vulnerabilityreports")]
     assert sorted(names) == sorted(f"r{i}" for i in range(7))
     assert entry(result, "vulnerabilityreports")["list_restarts"] == 1
@@ -127,7 +146,7 @@ def test_throttling_and_server_errors_are_retried(cluster: KubeStandin, get: Run
     cluster.fail("vulnerabilityreports", 429, retry_after=1, on_page=2, body="text")
     cluster.fail("configauditreports", 503, times=2)
     result, _ = get(cluster)
-    assert result.exit_code is ExitCode.OK
+    assert run_outcome(result.manifest).exit_code is ExitCode.OK
     assert entry(result, "vulnerabilityreports")["objects"] == 7
     statuses = [r.status for r in cluster.requests if r.path.endswith("/configauditreports")]
     assert statuses == [503, 503, 200]
@@ -141,7 +160,7 @@ def test_a_forbidden_kind_fails_alone_and_names_the_missing_verb(cluster: KubeSt
     assert "lacks the RBAC verb 'list' on resource 'vulnerabilityreports'" in failed["error"]
     assert "API group 'aquasecurity.github.io'" in failed["error"]
     assert entry(result, "vulnerabilitymanifests")["status"] == "complete"
-    assert result.exit_code is ExitCode.PARTIAL
+    assert run_outcome(result.manifest).exit_code is ExitCode.PARTIAL
     errors = [line for line in log if line["level"] == "error"]
     assert [line.get("kind") for line in errors] == ["vulnerabilityreports"]
 
@@ -152,7 +171,7 @@ def test_a_kind_failing_half_way_keeps_what_it_listed(cluster: KubeStandin, get:
     failed = entry(result, "vulnerabilityreports")
     assert failed["status"] == "failed" and "HTTP 500" in failed["error"]
     assert failed["objects"] == 4 and reader.verify(result.run_dir) == []
-    assert result.manifest["status"] == "partial" and result.exit_code is ExitCode.PARTIAL
+    assert result.manifest["status"] == "partial" and run_outcome(result.manifest).exit_code is ExitCode.PARTIAL
 
 
 def test_rejected_credentials_stop_the_run_before_it_writes(cluster: KubeStandin, get: Run, tmp_path: Path) -> None:

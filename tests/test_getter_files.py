@@ -8,6 +8,7 @@ import yaml
 from exporter.config import Settings
 from exporter.errors import ExitCode
 from exporter.getter import get_from_files
+from exporter.pipeline import run_outcome
 from exporter.progress import JsonReporter
 from exporter.rundir import reader
 from tests.conftest import vulnerability_manifest, vulnerability_report
@@ -35,7 +36,7 @@ def test_run_directory_holds_one_file_per_kind_and_a_verified_manifest(
     source = write_reports(tmp_path / "in", [vulnerability_report("shop", "r1"), vulnerability_manifest("m1"),
                                              vulnerability_report("pay", "r2")])  # fmt: skip
     result = run(settings_with(cluster="prod"), source, tmp_path / "out")
-    assert result.exit_code is ExitCode.OK
+    assert run_outcome(result.manifest).exit_code is ExitCode.OK
     assert result.run_dir.parent == tmp_path / "out"
     manifest = reader.read_manifest(result.run_dir)
     assert manifest["status"] == "complete" and manifest["cluster"] == "prod"
@@ -65,18 +66,48 @@ def test_filters_select_kinds_namespaces_and_labels(tmp_path: Path, settings_wit
     assert counts["vulnerabilitymanifests"] == 0, "namespace filters apply to an object's own namespace"
 
 
-def test_malformed_objects_are_kept_counted_and_reported(
+def test_an_object_without_its_report_is_archived_with_a_warning_and_the_run_stays_complete(
     tmp_path: Path, settings_with: Callable[..., Settings]
 ) -> None:
-    broken = vulnerability_report("shop", "broken")
-    del broken["report"]
-    source = write_reports(tmp_path / "in", [vulnerability_report("shop", "r1"), broken])
+    unfinished = vulnerability_report("shop", "unfinished")
+    del unfinished["report"]
+    source = write_reports(tmp_path / "in", [vulnerability_report("shop", "r1"), unfinished])
+    log: list[str] = []
+    result = run(settings_with(), source, tmp_path / "out", log)
+    entry = next(e for e in result.manifest["kinds"] if e["plural"] == "vulnerabilityreports")
+    assert entry["objects"] == 2 and entry["malformed_objects"] == 0 and entry["status"] == "complete"
+    assert entry["objects_with_warnings"] == 1
+    assert entry["warnings"] == ["shop/unfinished: report is missing or not an object: archived without findings"]
+    assert result.manifest["status"] == "complete" and run_outcome(result.manifest).exit_code is ExitCode.OK
+    assert any("1 objects archived with a warning" in line for line in log)
+    stored = [obj["metadata"]["name"] for obj in reader.iter_objects(result.run_dir, entry)]
+    assert stored == ["r1", "unfinished"], "the object is archived as it is"
+
+
+def test_strict_counts_a_missing_report_as_malformed_and_the_run_is_partial(
+    tmp_path: Path, settings_with: Callable[..., Settings]
+) -> None:
+    unfinished = vulnerability_report("shop", "unfinished")
+    del unfinished["report"]
+    source = write_reports(tmp_path / "in", [vulnerability_report("shop", "r1"), unfinished])
+    result = run(settings_with(strict=True), source, tmp_path / "out")
+    entry = next(e for e in result.manifest["kinds"] if e["plural"] == "vulnerabilityreports")
+    assert entry["objects"] == 2 and entry["malformed_objects"] == 1 and entry["objects_with_warnings"] == 0
+    assert result.manifest["status"] == "partial" and run_outcome(result.manifest).exit_code is ExitCode.PARTIAL
+
+
+def test_an_object_without_name_is_malformed_kept_counted_and_reported(
+    tmp_path: Path, settings_with: Callable[..., Settings]
+) -> None:
+    nameless = vulnerability_report("shop", "x")
+    del nameless["metadata"]["name"]
+    source = write_reports(tmp_path / "in", [vulnerability_report("shop", "r1"), nameless])
     log: list[str] = []
     result = run(settings_with(), source, tmp_path / "out", log)
     entry = next(e for e in result.manifest["kinds"] if e["plural"] == "vulnerabilityreports")
     assert entry["objects"] == 2 and entry["malformed_objects"] == 1
-    assert entry["malformed"] == ["shop/broken: report is missing or not an object"]
-    assert result.manifest["status"] == "partial" and result.exit_code is ExitCode.PARTIAL
+    assert entry["malformed"] == ["shop/<no name>: metadata.name is missing"]
+    assert result.manifest["status"] == "partial" and run_outcome(result.manifest).exit_code is ExitCode.PARTIAL
     assert any("1 malformed objects kept" in line for line in log)
 
 
@@ -85,7 +116,7 @@ def test_unreadable_input_is_partial_and_named(tmp_path: Path, settings_with: Ca
     (source / "zz-bad.json").write_text("{not json")
     log: list[str] = []
     result = run(settings_with(), source, tmp_path / "out", log)
-    assert result.exit_code is ExitCode.PARTIAL
+    assert run_outcome(result.manifest).exit_code is ExitCode.PARTIAL
     assert result.manifest["unreadable_inputs"][0].startswith(str(source / "zz-bad.json"))
     assert any("zz-bad.json" in line and '"level": "error"' in line for line in log)
 

@@ -21,13 +21,12 @@ def test_an_objects_own_api_version_is_kept() -> None:
     assert (obj["apiVersion"], obj["kind"]) == ("aquasecurity.github.io/v1alpha2", "X")
 
 
-def test_problems_name_what_is_missing() -> None:
-    assert normalize.problems(VULNS, {"metadata": {"name": "a", "namespace": "n"}, "report": {}}) == []
-    assert normalize.problems(VULNS, {"report": {}}) == ["metadata is missing"]
-    assert normalize.problems(MANIFESTS, {"metadata": {"name": "a"}}) == [
-        "metadata.namespace is missing on a namespaced kind",
-        "spec is missing or not an object",
-    ]
+def test_checks_tell_malformed_from_a_missing_optional_report() -> None:
+    assert normalize.check(VULNS, {"metadata": {"name": "a", "namespace": "n"}, "report": {}}) == normalize.Checks()
+    assert normalize.check(VULNS, {"report": {}}).malformed == ("metadata is missing",)
+    checks = normalize.check(MANIFESTS, {"metadata": {"name": "a"}})
+    assert checks.malformed == ("metadata.namespace is missing on a namespaced kind",)
+    assert checks.warnings == ("spec is missing or not an object: archived without findings",)
 
 
 @given(st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5), max_size=4))

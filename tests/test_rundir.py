@@ -74,6 +74,7 @@ def test_manifest_status_is_partial_when_a_kind_failed_or_objects_are_malformed(
     assert run_status([ok, KindResult(VULNS, KindStatus.FAILED, error="x")]) == "partial"
     assert run_status([KindResult(VULNS, KindStatus.COMPLETE, malformed=("a: b",))]) == "partial"
     assert run_status([ok], unreadable=["f.yaml: bad"]) == "partial"
+    assert run_status([KindResult(VULNS, KindStatus.COMPLETE, warnings=("a: report is missing",))]) == "complete"
 
 
 def test_manifest_records_each_kind_with_status_and_error() -> None:

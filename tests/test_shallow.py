@@ -41,7 +41,7 @@ def test_every_sample_object_is_written_as_a_full_decode_writes_it(kind: ReportK
     assert line.endswith(b"\n") and line.count(b"\n") == 1
     assert json.loads(line) == normalize.normalize(kind, served)
     assert list(json.loads(line))[:2] == ["apiVersion", "kind"]
-    assert item.problems(kind) == normalize.problems(kind, served)
+    assert item.check(kind) == normalize.check(kind, served) == normalize.Checks()
     assert (item.namespace, item.name) == (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
 
 
@@ -61,20 +61,28 @@ def test_server_spelling_is_kept_and_big_integers_survive() -> None:
 
 
 @pytest.mark.parametrize(
-    ("obj", "expected"),
+    ("obj", "malformed", "warnings"),
     [
-        ({"apiVersion": "v", "kind": "K", "report": {"a": 1}}, ["metadata is missing"]),
-        ({"metadata": "oops", "report": {"a": 1}}, ["metadata is missing"]),
-        ({"metadata": {"namespace": "n"}, "report": {"a": 1}}, ["metadata.name is missing"]),
-        ({"metadata": {"name": "a"}, "report": {"a": 1}}, ["metadata.namespace is missing on a namespaced kind"]),
-        ({"metadata": {"name": "a", "namespace": "n"}}, ["report is missing or not an object"]),
-        ({"metadata": {"name": "a", "namespace": "n"}, "report": [1]}, ["report is missing or not an object"]),
-        ({"metadata": {"name": None, "namespace": "n"}, "report": {}}, ["metadata.name is missing"]),
-        ({"metadata": {"name": 7, "namespace": "n"}, "report": {}}, []),
+        ({"apiVersion": "v", "kind": "K", "report": {"a": 1}}, ["metadata is missing"], []),
+        ({"metadata": "oops", "report": {"a": 1}}, ["metadata is missing"], []),
+        ({"metadata": {"namespace": "n"}, "report": {"a": 1}}, ["metadata.name is missing"], []),
+        ({"metadata": {"name": "a"}, "report": {"a": 1}}, ["metadata.namespace is missing on a namespaced kind"], []),
+        ({"metadata": {"name": "a", "namespace": "n"}}, [], ["report is missing or not an object: archived without "
+                                                              "findings"]),
+        ({"metadata": {"name": "a", "namespace": "n"}, "report": [1]}, [], ["report is missing or not an object: "
+                                                                             "archived without findings"]),
+        ({"metadata": {"name": None, "namespace": "n"}, "report": {}}, ["metadata.name is missing"], []),
+        ({"metadata": {"name": 7, "namespace": "n"}, "report": {}}, [], []),
+        ({"kind": "ConfigAuditReport", "metadata": {"name": "a", "namespace": "n"}, "report": {}},
+         ["kind is 'ConfigAuditReport' where 'VulnerabilityReport' was listed"], []),
+        ({"kind": "VulnerabilityReport", "metadata": {"name": "a", "namespace": "n"}, "report": {}}, [], []),
     ],
-)
-def test_malformed_objects_get_the_same_problems(obj: dict[str, Any], expected: list[str]) -> None:
-    assert shallow(obj).problems(VULNS) == expected == normalize.problems(VULNS, normalize.normalize(VULNS, obj))
+)  # fmt: skip
+def test_odd_objects_get_the_same_checks_from_a_shallow_and_a_full_decode(
+    obj: dict[str, Any], malformed: list[str], warnings: list[str]
+) -> None:
+    expected = normalize.Checks(malformed=tuple(malformed), warnings=tuple(warnings))
+    assert shallow(obj).check(VULNS) == expected == normalize.check(VULNS, normalize.normalize(VULNS, obj))
 
 
 def test_payload_presence_and_annotations_for_kubescape_lists() -> None:

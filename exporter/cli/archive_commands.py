@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from exporter import pipeline
 from exporter.archive import runs as archived
 from exporter.archive.open import open_store
 from exporter.archive.retention import RetentionPolicy
-from exporter.archive.store import Store
-from exporter.cli.common import ArchiveOption, ClusterOption, ConfigOption, LogFormatOption, execute, worst
+from exporter.cli.common import ArchiveOption, ClusterOption, ConfigOption, LogFormatOption, execute
 from exporter.config import Settings
-from exporter.errors import ExitCode, ExporterError
+from exporter.errors import ExitCode
 from exporter.progress import Reporter
-from exporter.uploader import prune, run_dirs, upload_run, verified_manifest
+from exporter.uploader import prune, run_dirs
 
 runs_app = typer.Typer(help="List, show and restore archived runs.", no_args_is_help=True)
 RunArgument = Annotated[str, typer.Argument(help="run id, a unique prefix of one, or 'latest'")]
@@ -36,55 +35,18 @@ def upload(
     config: ConfigOption = None,
     log_format: LogFormatOption = None,
 ) -> None:
-    """Archive finished run directories (verified, manifest last), then apply retention."""
+    """Archive finished run directories (verified, manifest last), import the newest into DefectDojo, then apply
+    retention.
+
+    Partial runs are archived too. Exit codes: 0 complete, 3 partial (a kind of the run failed, DefectDojo held or
+    refused a test, or retention failed: the archive stands), 1 failed (nothing archived), 2 usage or settings.
+    """
 
     def action(settings: Settings, reporter: Reporter) -> ExitCode:
-        return upload_and_prune(settings, reporter, run_dirs(source), apply_retention=not no_prune)
+        uploaded = pipeline.upload(settings, run_dirs(source), reporter, apply_retention=not no_prune)
+        return uploaded.outcome.exit_code
 
     execute(config, {"archive.destination": archive, "log_format": log_format}, action)
-
-
-def upload_and_prune(
-    settings: Settings, reporter: Reporter, directories: list[Path], *, apply_retention: bool
-) -> ExitCode:
-    """Upload each run; retention runs only after a verified upload, and its failure leaves the upload standing.
-
-    The runs are checked against their manifests on a thread while the store is opened: hashing releases the GIL,
-    so the check costs no wall time beside importing boto3 and building its client.
-    """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify") as checker:
-        manifests = [checker.submit(verified_manifest, directory) for directory in directories]
-        store = open_store(settings.archive)
-        store.check()
-        # in order, each run as soon as it is verified: a damaged run stops the ones after it, not those before
-        uploaded = [
-            upload_run(store, directory, max_concurrency=settings.archive.max_concurrency, reporter=reporter,
-                       manifest=manifest.result())
-            for directory, manifest in zip(directories, manifests, strict=True)
-        ]  # fmt: skip
-    codes = [_to_dojo(settings, reporter, directories[-1], store)] if settings.dojo.url else [ExitCode.OK]
-    if not apply_retention:
-        return worst(*codes)
-    policy = RetentionPolicy.from_settings(settings.archive.retention)
-    for cluster in sorted({result.cluster for result in uploaded}):
-        protect = tuple(result.run_id for result in uploaded if result.cluster == cluster)
-        try:
-            prune(store, cluster, policy, reporter, dry_run=False, protect=protect)
-        except ExporterError as exc:
-            reporter.error(f"retention failed after a verified upload: {exc}", event="prune_failed")
-            codes.append(ExitCode.PARTIAL)
-    return worst(*codes)
-
-
-def _to_dojo(settings: Settings, reporter: Reporter, run_dir: Path, store: Store) -> ExitCode:
-    """The newest run into DefectDojo; its failure is reported and leaves the verified archive standing."""
-    from exporter.cli.dojo_commands import sync_to_dojo  # noqa: PLC0415 - requests and the converters load on use
-
-    try:
-        return sync_to_dojo(settings, reporter, run_dir, store=store)
-    except ExporterError as exc:
-        reporter.error(f"DefectDojo import failed, the run is archived: {exc}", event="dojo_failed")
-        return ExitCode.PARTIAL
 
 
 def prune_command(
@@ -112,12 +74,13 @@ def list_command(
     config: ConfigOption = None,
     log_format: LogFormatOption = None,
 ) -> None:
-    """One line per archived run of the cluster: id, status, size."""
+    """One line per archived run of the cluster: id, start, status (complete, partial, incomplete), size, and for a
+    partial run what failed."""
 
     def action(settings: Settings, reporter: Reporter) -> ExitCode:
         for run in archived.list_runs(open_store(settings.archive), settings.cluster):
-            status = "complete" if run.complete else "incomplete"
-            typer.echo(f"{run.run_id}\t{run.started_at:%Y-%m-%dT%H:%M:%SZ}\t{status}\t{run.size}")
+            detail = run.status_text.removeprefix(run.status).removeprefix(": ")
+            typer.echo(f"{run.run_id}\t{run.started_at:%Y-%m-%dT%H:%M:%SZ}\t{run.status}\t{run.size}\t{detail}")
         return ExitCode.OK
 
     execute(config, {"archive.destination": archive, "cluster": cluster, "log_format": log_format}, action)
@@ -131,11 +94,15 @@ def show_command(
     config: ConfigOption = None,
     log_format: LogFormatOption = None,
 ) -> None:
-    """Print an archived run's manifest (JSON, for jq)."""
+    """Print an archived run's manifest (JSON, for jq); its status (complete or partial, and what failed) goes to
+    the log."""
 
     def action(settings: Settings, reporter: Reporter) -> ExitCode:
         store = open_store(settings.archive)
         run_id = archived.resolve_run(store, settings.cluster, run)
+        shown = archived.read_run(store, settings.cluster, run_id)
+        status = reporter.info if shown.status == "complete" else reporter.warning
+        status(f"run {run_id}: {shown.status_text}", event="run_status", status=shown.status)
         typer.echo(json.dumps(archived.read_archived_manifest(store, settings.cluster, run_id), indent=2))
         return ExitCode.OK
 

@@ -68,9 +68,3 @@ def _report_warnings(reporter: Reporter, raised: list[warnings.WarningMessage]) 
 def split(value: str | None) -> list[str] | None:
     """A comma-separated flag as a list; None when the flag was not given."""
     return None if value is None else [item.strip() for item in value.split(",") if item.strip()]
-
-
-def worst(*codes: ExitCode) -> ExitCode:
-    """The code that says most: failed over partial over ok."""
-    order = (ExitCode.OK, ExitCode.PARTIAL, ExitCode.FAILED, ExitCode.USAGE)
-    return max(codes, key=order.index)

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
+from exporter import pipeline
 from exporter.archive.open import open_store
-from exporter.archive.store import Store
 from exporter.cli.common import ConfigOption, LogFormatOption, execute
 from exporter.config import Settings
 from exporter.errors import ExitCode
 from exporter.progress import Reporter
 from exporter.rundir import reader
 from exporter.uploader import run_dirs
-
-if TYPE_CHECKING:
-    from exporter.dojo.sync import SyncResult
 
 dojo_app = typer.Typer(help="Plan or send a run's findings to DefectDojo.", no_args_is_help=True)
 RunDirArgument = Annotated[Path, typer.Argument(help="a run directory, or the getter's --out directory (newest run)")]
@@ -69,29 +66,6 @@ def sync_command(run_dir: RunDirArgument, config: ConfigOption = None, log_forma
 
     def action(settings: Settings, reporter: Reporter) -> ExitCode:
         store = open_store(settings.archive) if settings.archive.destination else None
-        return sync_to_dojo(settings, reporter, run_dirs(run_dir)[-1], store=store)
+        return pipeline.sync_dojo(settings, reporter, run_dirs(run_dir)[-1], store=store).exit_code
 
     execute(config, {"log_format": log_format}, action)
-
-
-def sync_to_dojo(settings: Settings, reporter: Reporter, run_dir: Path, *, store: Store | None) -> ExitCode:
-    """One run into DefectDojo; OK, or PARTIAL when a test was held back or refused (the archive stands)."""
-    from exporter.dojo.client import DojoClient, resolve_api_key  # noqa: PLC0415 - requests loads on use
-    from exporter.dojo.sync import sync_run  # noqa: PLC0415
-
-    client = DojoClient(settings.dojo, api_key=resolve_api_key(settings.dojo))
-    try:
-        result = sync_run(run_dir, settings.dojo, client, reporter, store=store)
-    finally:
-        client.close()
-    reporter.info(_summary(result), event="dojo_finished", calls=result.calls, reimported=len(result.reimported),
-                  unchanged=len(result.unchanged), emptied=len(result.emptied), failed=len(result.failed))  # fmt: skip
-    return ExitCode.PARTIAL if result.failed or result.held else ExitCode.OK
-
-
-def _summary(result: SyncResult) -> str:
-    return (
-        f"DefectDojo: {len(result.reimported)} tests reimported, {len(result.unchanged)} unchanged (skipped), "
-        f"{len(result.emptied)} emptied scopes closed, {len(result.held)} families held back, "
-        f"{len(result.failed)} failed; {result.calls} API calls"
-    )

@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
-from exporter.cli import archive_commands
-from exporter.cli.common import (
-    ArchiveOption,
-    ClusterOption,
-    ConfigOption,
-    LogFormatOption,
-    UsageError,
-    execute,
-    split,
-    worst,
-)
+from exporter import pipeline
+from exporter.cli.common import ArchiveOption, ClusterOption, ConfigOption, LogFormatOption, UsageError, execute, split
 from exporter.config import LogFormat, Settings
 from exporter.errors import ExitCode
 from exporter.progress import Reporter
 from exporter.samples import sample_cluster_dir
-
-if TYPE_CHECKING:
-    from exporter.getter import GetResult
 
 FromFilesOption = Annotated[
     Path | None,
@@ -40,6 +28,22 @@ PageSizeOption = Annotated[int | None, typer.Option("--page-size", help="objects
 ContextOption = Annotated[str | None, typer.Option("--context", help="kubeconfig context")]
 KubeconfigOption = Annotated[Path | None, typer.Option("--kubeconfig", help="kubeconfig file (or KUBECONFIG)")]
 NoPruneOption = Annotated[bool, typer.Option("--no-prune", help="archive without applying retention")]
+StrictOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--strict/--no-strict",
+        help="count objects missing an optional part (status, report) as malformed, so the run is partial (exit 3)",
+        show_default=False,
+    ),
+]
+ExitZeroOption = Annotated[
+    bool,
+    typer.Option(
+        "--exit-zero-on-manifest",
+        help="exit 0 whenever the manifest was written, complete or partial: the uploader reads the run's status "
+        "from it and reports the night (the CronJob's init container, whose failure would stop the pod)",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -62,13 +66,20 @@ def get(
     context: ContextOption = None,
     kubeconfig: KubeconfigOption = None,
     log_format: LogFormatOption = None,
+    strict: StrictOption = None,
+    exit_zero_on_manifest: ExitZeroOption = False,
 ) -> None:
-    """The getter: read every report kind into OUT/<run_id>/ and print that run directory."""
+    """The getter: read every report kind into OUT/<run_id>/ and print that run directory.
+
+    Exit codes: 0 complete, 3 partial (a kind failed, malformed objects), 1 nothing listed, 2 usage or settings.
+    """
     flags = _getter_flags(cluster, kinds, exclude_kinds, namespaces, exclude_namespaces, label_selector,
-                          page_size, context, kubeconfig, log_format)  # fmt: skip
+                          page_size, context, kubeconfig, log_format, strict)  # fmt: skip
 
     def action(settings: Settings, reporter: Reporter) -> ExitCode:
-        return _get(settings, reporter, out, from_files, sample).exit_code
+        got = pipeline.get(settings, out, reporter, source=_source(from_files, sample))
+        typer.echo(str(got.run_dir))
+        return ExitCode.OK if exit_zero_on_manifest else got.outcome.exit_code
 
     execute(config, flags, action)
 
@@ -90,42 +101,33 @@ def run(
     context: ContextOption = None,
     kubeconfig: KubeconfigOption = None,
     log_format: LogFormatOption = None,
+    strict: StrictOption = None,
 ) -> None:
-    """Get, then upload to the archive (when one is configured) in one process: local use and the demo."""
+    """Get, then upload to the archive (when one is configured) in one process: local use and the demo.
+
+    The same night as the CronJob's two containers: the run is uploaded whatever its status, and the exit code is
+    the uploader's (0 complete, 3 partial, 1 failed, 2 usage or settings); without an archive, the getter's.
+    """
     flags = _getter_flags(cluster, kinds, exclude_kinds, namespaces, exclude_namespaces, label_selector,
-                          page_size, context, kubeconfig, log_format)  # fmt: skip
+                          page_size, context, kubeconfig, log_format, strict)  # fmt: skip
     flags["archive.destination"] = archive
 
     def action(settings: Settings, reporter: Reporter) -> ExitCode:
-        result = _get(settings, reporter, out, from_files, sample)
-        if result.exit_code is ExitCode.FAILED:
-            return result.exit_code
-        if not settings.archive.destination:
-            reporter.info(f"no archive destination configured: the run stays in {result.run_dir}", event="no_archive")
-            return result.exit_code
-        uploaded = archive_commands.upload_and_prune(settings, reporter, [result.run_dir], apply_retention=not no_prune)
-        return worst(result.exit_code, uploaded)
+        night = pipeline.run(settings, out, reporter, source=_source(from_files, sample), apply_retention=not no_prune)
+        typer.echo(str(night.got.run_dir))
+        return night.outcome.exit_code
 
     execute(config, flags, action)
 
 
-def _get(settings: Settings, reporter: Reporter, out: Path, from_files: Path | None, sample: bool) -> GetResult:
-    # Imported here: the kubernetes client takes a third of a second to import, which `upload` should not pay.
-    from exporter.getter import get_from_cluster, get_from_files  # noqa: PLC0415
-
+def _source(from_files: Path | None, sample: bool) -> Path | None:
+    """Where the getter reads: files, the bundled sample, or (None) the cluster."""
     if sample and from_files:
         raise UsageError("--sample and --from-files exclude each other: pick one source")
     source = sample_cluster_dir() if sample else from_files
     if source is not None and not source.exists():
         raise UsageError(f"--from-files {source}: no such file or directory")
-    result = (
-        get_from_files(settings, source, out, reporter)
-        if source is not None
-        else get_from_cluster(settings, out, reporter)
-    )
-    reporter.run_finished(result.manifest, str(result.run_dir), int(result.exit_code))
-    typer.echo(str(result.run_dir))
-    return result
+    return source
 
 
 def _getter_flags(
@@ -139,10 +141,12 @@ def _getter_flags(
     context: str | None,
     kubeconfig: Path | None,
     log_format: LogFormat | None,
+    strict: bool | None,
 ) -> dict[str, Any]:
     return {
         "cluster": cluster,
         "log_format": log_format,
+        "strict": strict,
         "filters.kinds": split(kinds),
         "filters.exclude_kinds": split(exclude_kinds),
         "filters.namespaces": split(namespaces),

@@ -2,9 +2,10 @@
 
 One test per (scanner, report family, scope), where scope is the workload's namespace or `cluster`. Each test is
 reimported every run with the complete snapshot of its scope, so DefectDojo closes what was fixed and keeps
-analysts' triage. A family with a `failed` kind in the manifest is not reimported at all: a missing report must
-never look like a fixed finding. Tests a previous run fed whose scope has no reports today are reimported empty
-(their findings were fixed), but only when every kind of their family completed.
+analysts' triage. A family with a `failed` kind in the manifest, or with an object archived without its report, is
+not reimported at all: a missing report must never look like a fixed finding. Tests a previous run fed whose scope
+has no reports today are reimported empty (their findings were fixed), but only when every kind of their family
+completed.
 
 Objects are spooled per test to a scratch directory in one pass over the run, so memory holds one test's document
 at a time, not the cluster.
@@ -97,13 +98,32 @@ def build_plan(run_dir: Path, manifest: Mapping[str, Any], settings: DojoSetting
     plan = DojoPlan(str(manifest["cluster"]), settings)
     entries = _imported_entries(manifest)
     for kind, entry in entries:
-        if entry["status"] == KindStatus.FAILED:
-            plan.held[family_of(kind)] = f"{kind.plural} failed in this run ({entry.get('error')}); not reimported"
+        if (why := hold_reason(kind, entry)) is not None:
+            plan.held.setdefault(family_of(kind), why)
     plan.complete = {family_of(kind) for kind, entry in entries if entry["status"] == KindStatus.COMPLETE}
     plan.complete -= set(plan.held)
     images = _image_namespaces(run_dir, manifest)
     plan.spools = _spool(run_dir, [(k, e) for k, e in entries if family_of(k) not in plan.held], images, scratch)
     return plan
+
+
+def hold_reason(kind: ReportKind, entry: Mapping[str, Any]) -> str | None:
+    """Why a kind's family must not be reimported this run, or None.
+
+    A reimport closes every finding its document lacks, so the document must hold every report of its scope, whole.
+    A failed kind, an object archived without its report (not computed yet, too large for Kubescape's storage, or
+    its GET failed) and an object that could not be attributed to a scope all leave a hole that would read as
+    "fixed".
+    """
+    if entry["status"] == KindStatus.FAILED:
+        return f"{kind.plural} failed in this run ({entry.get('error')}); not reimported"
+    if without_report := int(entry.get("objects_with_warnings") or 0):
+        first = (entry.get("warnings") or ["?"])[0]
+        return f"{without_report} {kind.plural} archived without their report (first: {first}); not reimported"
+    if malformed := int(entry.get("malformed_objects") or 0):
+        first = (entry.get("malformed") or ["?"])[0]
+        return f"{malformed} malformed {kind.plural} (first: {first}); not reimported"
+    return None
 
 
 def context_for(key: TestKey, scan_type: str, cluster: str, settings: DojoSettings) -> TestContext:

@@ -86,36 +86,48 @@ def refuses_full_spec(exc: ApiStatusError) -> bool:
     return exc.status in (400, 422, 500) and "resource" in exc.message.lower() and "version" in exc.message.lower()
 
 
-def fill_payloads(api: KubeApi, kind: ReportKind, items: Sequence[Any], *, concurrency: int) -> list[Any]:
+@dataclass(frozen=True)
+class FilledPage:
+    """A page with the reports fetched; `unfetched` says which objects are kept as listed, and why."""
+
+    items: list[Any]
+    unfetched: dict[int, ApiStatusError]  # index in `items` -> why its report could not be fetched
+
+
+def fill_payloads(api: KubeApi, kind: ReportKind, items: Sequence[Any], *, concurrency: int) -> FilledPage:
     """Items with their report: those listed without it are fetched with a GET, a few at a time.
 
-    Objects deleted between the list and the GET are dropped: they no longer exist in the cluster.
+    Objects deleted between the list and the GET are dropped: they no longer exist in the cluster. An object whose
+    GET the API refuses (403, a 5xx after retries) is kept as listed and named in `unfetched`, so one unreadable
+    report neither hides the rest of its kind nor passes for a report without findings. A lost connection is a
+    KubeError: the API is gone, not one object.
     """
     missing = [index for index, item in enumerate(items) if _lacks_payload(kind, item)]
     if not missing:
-        return list(items)
+        return FilledPage(list(items), {})
 
-    def fetch(index: int) -> ShallowObject | None:
+    def fetch(index: int) -> ShallowObject | ApiStatusError | None:
         item = items[index]
         path = object_path(kind, item.namespace, item.name)
         try:
             return ShallowObject.decode(api.get_bytes(path))
         except ApiStatusError as exc:
-            if exc.status == 404:
-                return None
-            raise
+            return None if exc.status == 404 else exc
         except ValueError:
             raise KubeError(f"the Kubernetes API at {api.server} answered GET {path} with no object") from None
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"get-{kind.plural}") as pool:
         fetched = dict(zip(missing, pool.map(fetch, missing), strict=True))
-    filled = []
+    filled: list[Any] = []
+    unfetched: dict[int, ApiStatusError] = {}
     for index, item in enumerate(items):
-        if index not in fetched:
+        whole = fetched.get(index, item)
+        if isinstance(whole, ApiStatusError):
+            unfetched[len(filled)] = whole
             filled.append(item)
-        elif (whole := fetched[index]) is not None:
+        elif whole is not None:
             filled.append(whole)
-    return filled
+    return FilledPage(filled, unfetched)
 
 
 def _lacks_payload(kind: ReportKind, item: Any) -> bool:

@@ -102,14 +102,15 @@ class ShallowObject:
         value = _ANNOTATIONS.decode(raw).get(key)
         return value if isinstance(value, str) else ""
 
-    def problems(self, kind: ReportKind) -> list[str]:
-        """What makes the object unusable downstream (normalize.problems_of: the same checks as a full decode)."""
+    def check(self, kind: ReportKind) -> normalize.Checks:
+        """What is wrong with the object (normalize.check_facts: the same checks as a full decode)."""
         raw = self._fields.get(kind.payload_key)
-        return normalize.problems_of(
+        return normalize.check_facts(
             kind,
             has_metadata=self.metadata is not None,
             name=self.name,
             namespace=self.namespace,
+            served_kind=_text(self._fields, "kind"),
             has_payload=raw is not None and _is_object(raw),
         )
 

@@ -35,6 +35,8 @@ class KindResult:
     error: str | None = None
     malformed: tuple[str, ...] = ()
     restarts: int = 0
+    warnings: tuple[str, ...] = ()  # objects archived as they are with an optional part missing
+    unfetched: tuple[str, ...] = ()  # objects archived as listed because their report could not be fetched
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,10 @@ class RunInfo:
 
 
 def run_status(results: Iterable[KindResult], unreadable: Iterable[str] = ()) -> str:
-    """`complete`, or `partial` when a kind failed, an object is malformed or an input could not be read."""
+    """`complete`, or `partial` when a kind failed, an object is malformed or an input could not be read.
+
+    Warnings (an object archived without its optional report) leave a run complete: the object is stored as the
+    API served it, and DefectDojo holds the family it belongs to (exporter/dojo/plan.py)."""
     results = list(results)
     if any(result.status is KindStatus.FAILED or result.malformed for result in results) or list(unreadable):
         return "partial"
@@ -96,6 +101,10 @@ def _kind_entry(result: KindResult) -> dict[str, Any]:
         "error": result.error,
         "malformed_objects": len(result.malformed),
         "malformed": list(result.malformed[:MAX_LISTED_PROBLEMS]),
+        "objects_with_warnings": len(result.warnings),
+        "warnings": list(result.warnings[:MAX_LISTED_PROBLEMS]),
+        "unfetched_objects": len(result.unfetched),
+        "unfetched": list(result.unfetched[:MAX_LISTED_PROBLEMS]),
         "list_restarts": result.restarts,
     }
 

@@ -1,0 +1,218 @@
+"""What a night is: get, upload (verify, archive, DefectDojo, retention), and run = get then upload.
+
+In the cluster the getter and the uploader are two containers of one pod; locally `report-exporter run` does both
+in one process. Both call these functions, so the two cannot drift apart: `run` is `get` and then, whatever the
+run's status, `upload` of the run directory it wrote, exactly as the uploader container runs whenever the getter
+container wrote a manifest. Each stage returns an outcome; the CLI maps outcomes to exit codes and knows nothing
+of the order of operations.
+
+Outcomes:
+- complete: every step did all it should.
+- partial: what was written is valid and says what is missing (a kind failed, DefectDojo held or refused a test,
+  retention failed after a verified upload). Running again gives the same answer, so the CronJob does not retry.
+- failed: nothing usable came out (no kind could be listed). Errors that stop a stage before it produced anything
+  (an unreachable API or store, a configuration error) are raised as ExporterError instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from exporter.archive.open import open_store
+from exporter.archive.retention import RetentionPolicy
+from exporter.archive.store import Store
+from exporter.config import Settings
+from exporter.errors import ExitCode, ExporterError
+from exporter.progress import Reporter
+from exporter.rundir.manifest import KindStatus
+from exporter.uploader import UploadResult, prune, upload_run, verified_manifest
+
+if TYPE_CHECKING:
+    from exporter.dojo.sync import SyncResult
+
+
+class Outcome(StrEnum):
+    COMPLETE = "complete"
+    PARTIAL = "partial"
+    FAILED = "failed"
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """The documented exit code of a stage that ended with this outcome."""
+        return _EXIT_CODES[self]
+
+
+_EXIT_CODES = {Outcome.COMPLETE: ExitCode.OK, Outcome.PARTIAL: ExitCode.PARTIAL, Outcome.FAILED: ExitCode.FAILED}
+
+
+def worst(*outcomes: Outcome) -> Outcome:
+    """The outcome that says most: failed over partial over complete."""
+    order = (Outcome.COMPLETE, Outcome.PARTIAL, Outcome.FAILED)
+    return max(outcomes, key=order.index, default=Outcome.COMPLETE)
+
+
+@dataclass(frozen=True)
+class GetOutcome:
+    """The getter's result: a run directory with its manifest (a getter that wrote no manifest raised instead)."""
+
+    run_dir: Path
+    manifest: dict[str, Any]
+    outcome: Outcome
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    """The uploader's result, stage by stage; `outcome` is the night's verdict once the runs were archived."""
+
+    runs: tuple[UploadResult, ...]
+    data: Outcome  # the archived runs themselves: partial when a manifest says a kind failed
+    dojo: Outcome | None  # None: DefectDojo is not configured
+    retention: Outcome | None  # None: retention was not applied (--no-prune)
+
+    @property
+    def outcome(self) -> Outcome:
+        return worst(self.data, *(stage for stage in (self.dojo, self.retention) if stage is not None))
+
+
+@dataclass(frozen=True)
+class NightOutcome:
+    """`run`: the getter's result and, when an archive is configured, the uploader's."""
+
+    got: GetOutcome
+    uploaded: UploadOutcome | None
+
+    @property
+    def outcome(self) -> Outcome:
+        """The uploader's verdict, as the CronJob's main container reports it; the getter's without an archive."""
+        return self.uploaded.outcome if self.uploaded is not None else self.got.outcome
+
+
+def run_outcome(manifest: Mapping[str, Any]) -> Outcome:
+    """A getter's outcome from its manifest: failed when no kind could be listed although some were served."""
+    if manifest["status"] == "complete":
+        return Outcome.COMPLETE
+    attempted = [entry for entry in manifest["kinds"] if entry["status"] != KindStatus.ABSENT]
+    if attempted and all(entry["status"] == KindStatus.FAILED for entry in attempted):
+        return Outcome.FAILED
+    return Outcome.PARTIAL
+
+
+def get(settings: Settings, out: Path, reporter: Reporter, *, source: Path | None = None) -> GetOutcome:
+    """The getter: the cluster (or the files at `source`) into a new run directory under `out`, manifest last."""
+    # Imported here: the kubernetes client takes a third of a second to import, which `upload` should not pay.
+    from exporter.getter import get_from_cluster, get_from_files  # noqa: PLC0415
+
+    result = (
+        get_from_files(settings, source, out, reporter)
+        if source is not None
+        else get_from_cluster(settings, out, reporter)
+    )
+    outcome = run_outcome(result.manifest)
+    reporter.run_finished(result.manifest, str(result.run_dir), int(outcome.exit_code))
+    return GetOutcome(result.run_dir, result.manifest, outcome)
+
+
+def upload(settings: Settings, directories: list[Path], reporter: Reporter, *, apply_retention: bool) -> UploadOutcome:
+    """Archive each run (verified, manifest last), sync the newest into DefectDojo, then apply retention.
+
+    A partial run is archived like a complete one: its manifest says which kinds failed, and DefectDojo holds their
+    families. DefectDojo and retention run only after a verified upload, and their failure leaves it standing.
+    The runs are checked against their manifests on a thread while the store is opened: hashing releases the GIL,
+    so the check costs no wall time beside importing boto3 and building its client.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify") as checker:
+        manifests = [checker.submit(verified_manifest, directory) for directory in directories]
+        store = open_store(settings.archive)
+        store.check()
+        # in order, each run as soon as it is verified: a damaged run stops the ones after it, not those before
+        uploaded = tuple(
+            upload_run(store, directory, max_concurrency=settings.archive.max_concurrency, reporter=reporter,
+                       manifest=manifest.result())
+            for directory, manifest in zip(directories, manifests, strict=True)
+        )  # fmt: skip
+    data = worst(*(_archived_data(reporter, result) for result in uploaded))
+    dojo = _to_dojo(settings, reporter, directories[-1], store) if settings.dojo.url else None
+    retention = _retention(settings, reporter, store, uploaded) if apply_retention else None
+    return UploadOutcome(uploaded, data, dojo, retention)
+
+
+def run(
+    settings: Settings,
+    out: Path,
+    reporter: Reporter,
+    *,
+    source: Path | None = None,
+    apply_retention: bool = True,
+) -> NightOutcome:
+    """The night in one process: get, then upload the run directory whatever its status, as the CronJob does."""
+    got = get(settings, out, reporter, source=source)
+    if not settings.archive.destination:
+        reporter.info(f"no archive destination configured: the run stays in {got.run_dir}", event="no_archive")
+        return NightOutcome(got, None)
+    return NightOutcome(got, upload(settings, [got.run_dir], reporter, apply_retention=apply_retention))
+
+
+def sync_dojo(settings: Settings, reporter: Reporter, run_dir: Path, *, store: Store | None) -> Outcome:
+    """One run into DefectDojo: complete, or partial when a family was held back or a test refused."""
+    from exporter.dojo.client import DojoClient, resolve_api_key  # noqa: PLC0415 - requests loads on use
+    from exporter.dojo.sync import sync_run  # noqa: PLC0415
+
+    client = DojoClient(settings.dojo, api_key=resolve_api_key(settings.dojo))
+    try:
+        result = sync_run(run_dir, settings.dojo, client, reporter, store=store)
+    finally:
+        client.close()
+    reporter.info(_dojo_summary(result), event="dojo_finished", calls=result.calls, reimported=len(result.reimported),
+                  unchanged=len(result.unchanged), emptied=len(result.emptied), held=len(result.held),
+                  failed=len(result.failed))  # fmt: skip
+    return Outcome.PARTIAL if result.failed or result.held else Outcome.COMPLETE
+
+
+def _archived_data(reporter: Reporter, result: UploadResult) -> Outcome:
+    """A run archived with failed kinds is partial data: say so, and which kinds, in the uploader's own log."""
+    failed = [entry["plural"] for entry in result.manifest["kinds"] if entry["status"] == KindStatus.FAILED]
+    if result.manifest.get("status") == "complete":
+        return Outcome.COMPLETE
+    reporter.warning(
+        f"run {result.run_id} is partial and archived as such: "
+        + (f"failed kinds {', '.join(failed)}" if failed else "malformed objects or unreadable inputs")
+        + "; see `report-exporter runs show` for the errors",
+        event="run_partial", run_id=result.run_id, failed_kinds=failed,
+    )  # fmt: skip
+    return Outcome.PARTIAL
+
+
+def _to_dojo(settings: Settings, reporter: Reporter, run_dir: Path, store: Store) -> Outcome:
+    """The newest run into DefectDojo; its failure is reported and leaves the verified archive standing."""
+    try:
+        return sync_dojo(settings, reporter, run_dir, store=store)
+    except ExporterError as exc:
+        reporter.error(f"DefectDojo import failed, the run is archived: {exc}", event="dojo_failed")
+        return Outcome.PARTIAL
+
+
+def _retention(settings: Settings, reporter: Reporter, store: Store, uploaded: tuple[UploadResult, ...]) -> Outcome:
+    """Retention per cluster, protecting the runs just uploaded; a failure leaves the upload standing."""
+    policy = RetentionPolicy.from_settings(settings.archive.retention)
+    outcome = Outcome.COMPLETE
+    for cluster in sorted({result.cluster for result in uploaded}):
+        protect = tuple(result.run_id for result in uploaded if result.cluster == cluster)
+        try:
+            prune(store, cluster, policy, reporter, dry_run=False, protect=protect)
+        except ExporterError as exc:
+            reporter.error(f"retention failed after a verified upload: {exc}", event="prune_failed")
+            outcome = Outcome.PARTIAL
+    return outcome
+
+
+def _dojo_summary(result: SyncResult) -> str:
+    return (
+        f"DefectDojo: {len(result.reimported)} tests reimported, {len(result.unchanged)} unchanged (skipped), "
+        f"{len(result.emptied)} emptied scopes closed, {len(result.held)} families held back, "
+        f"{len(result.failed)} failed; {result.calls} API calls"
+    )

@@ -27,7 +27,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from exporter.samples import synthetic  # noqa: E402
+from samplegen import synthetic  # noqa: E402
 from scripts.bench_get import measure  # noqa: E402
 from tests.dojo_standin import DojoStandin  # noqa: E402
 

@@ -1,7 +1,7 @@
 """Benchmark `report-exporter get` against a real kube-apiserver, beside kubectl and raw paginated GETs.
 
 Workload: N synthetic VulnerabilityReports of about --size bytes each (realistic trivy-operator content, from
-exporter.samples.synthetic) spread over 10 namespaces, in a fresh etcd + kube-apiserver built by
+samplegen.synthetic) spread over 10 namespaces, in a fresh etcd + kube-apiserver built by
 scripts/k8s/ensure-binaries.sh. For each N, three clients list every report, each as a whole process, --repeat
 times, interleaved:
 
@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from exporter.catalog import resolve  # noqa: E402
 from exporter.kube.listing import collection_path  # noqa: E402
-from exporter.samples import synthetic  # noqa: E402
+from samplegen import synthetic  # noqa: E402
 from tests.k8s.reports import create_report  # noqa: E402
 from tests.k8s.testenv import KubeTestEnv  # noqa: E402
 

@@ -30,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from exporter.samples import synthetic  # noqa: E402
+from samplegen import synthetic  # noqa: E402
 from scripts.bench_get import Sample, measure  # noqa: E402
 
 SWIFT = REPO.parent / "shared" / "services" / "swift-s3"

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from exporter import catalog
 from exporter.dojo import convert
 from exporter.filesource import FileScan, iter_report_objects
-from exporter.samples import sample_cluster_dir, synthetic
+from exporter.samples import sample_cluster_dir
+from samplegen import synthetic
 from tests.dojo_parsers import (
     ANCHORE_GRYPE,
     KUBESCAPE,

@@ -14,8 +14,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.samples import sample_cluster_dir, synthetic
-from exporter.samples.build_bundle import render_bundle
+from exporter.samples import sample_cluster_dir
+from samplegen import synthetic
+from samplegen.build_bundle import render_bundle
 
 REPO = Path(__file__).resolve().parents[1]
 CRD_DIR = REPO.parent / "shared" / "crds" / "trivy-operator"
@@ -426,7 +427,7 @@ def test_the_generator_is_deterministic_and_the_committed_bundle_is_fresh() -> N
     first = render_bundle()
     assert render_bundle() == first
     on_disk = {path.name: path.read_text(encoding="utf-8") for path in sample_cluster_dir().iterdir()}
-    assert on_disk == first, "run `python -m exporter.samples.build_bundle` and commit exporter/samples/cluster"
+    assert on_disk == first, "run `python -m samplegen.build_bundle` and commit exporter/samples/cluster"
 
 
 def test_bundle_and_report_sizes_are_realistic(reports: list[JSONObj]) -> None:

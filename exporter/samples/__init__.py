@@ -14,8 +14,8 @@ schemas (trivy-operator CRDs, kubescape/storage v1beta1 types, Grype and Syft JS
 - `metadata.managedFields` on a few objects, which the exporter drops.
 
 The files mix multi-document YAML, `kubectl get -o json` lists and a single JSON object. They are generated
-by `python -m exporter.samples.build_bundle`; `exporter.samples.synthetic` makes arbitrary amounts of the
-same shapes for tests and benchmarks.
+by `python -m samplegen.build_bundle` from the repository root; the generator is build and benchmark tooling
+and is not installed with the package.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from exporter.archive import s3store
+from exporter.archive import s3bucket, s3client, s3store
 from exporter.archive.s3store import S3Store
 from exporter.config import ArchiveSettings
 from exporter.errors import ArchiveError
@@ -112,7 +112,7 @@ def test_check_creates_the_bucket_and_tolerates_one_it_already_owns(
     archive.check()
     archive.check()
     assert bucket in [b["Name"] for b in raw_client(server).list_buckets()["Buckets"]]
-    archive._make_bucket()  # Swift answers 409 BucketAlreadyOwnedByYou, which means "done"
+    s3bucket.make_bucket(archive._s3)  # Swift answers 409 BucketAlreadyOwnedByYou, which means "done"
 
 
 def test_missing_bucket_without_create_bucket_is_a_clear_error(server: SwiftS3) -> None:
@@ -182,7 +182,7 @@ def test_delete_in_batches_with_content_md5(store: S3Store) -> None:
 def test_delete_objects_without_content_md5_is_refused_by_old_swift(server: SwiftS3, store: S3Store) -> None:
     """The negative control for the hook: Swift 2.33 needs it, the current release does not."""
     store.put_bytes(b"x", "md5/0")
-    store._client.meta.events.unregister("before-sign.s3.DeleteObjects", s3store._add_content_md5)
+    store._client.meta.events.unregister("before-sign.s3.DeleteObjects", s3client._add_content_md5)
     if not server.old:
         store.delete(["md5/0"])
         return

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exporter.samples._common import pod_template_hash
-from exporter.samples._model import Container, Image, Workload
-from exporter.samples._trivy import ComplianceControl
+from samplegen.common import pod_template_hash
+from samplegen.model import Container, Image, Workload
+from samplegen.trivy import ComplianceControl
 
 IMAGES: dict[str, Image] = {
     "shop-frontend": Image(
@@ -277,7 +277,7 @@ WORKLOADS: tuple[Workload, ...] = (
     ),
 )
 
-# Secrets found per image (keys of _catalog.SECRET_SETS); other containers get an empty report.
+# Secrets found per image (keys of catalog.SECRET_SETS); other containers get an empty report.
 SECRETS_BY_IMAGE = {
     "shop-frontend": "shop-frontend",
     "settlement-worker": "settlement-worker",

@@ -12,8 +12,8 @@ from collections import Counter
 from collections.abc import Iterable
 from urllib.parse import quote
 
-from exporter.samples._catalog import CONTROLS, CVSS_VECTORS, ECOSYSTEMS, OS_RELEASES, Advisory
-from exporter.samples._common import (
+from samplegen.catalog import CONTROLS, CVSS_VECTORS, ECOSYSTEMS, OS_RELEASES, Advisory
+from samplegen.common import (
     JSON,
     KUBESCAPE_API_VERSION,
     KUBESCAPE_NAMESPACE,
@@ -24,8 +24,8 @@ from exporter.samples._common import (
     sha256_ref,
     timestamp,
 )
-from exporter.samples._model import Image, Package, Workload, dns_slug
-from exporter.samples._trivy import advisory_links, description
+from samplegen.model import Image, Package, Workload, dns_slug
+from samplegen.trivy import advisory_links, description
 
 KEY = "kubescape.io/"
 GRYPE_VERSION = "v0.74.0"

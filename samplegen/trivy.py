@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from exporter.samples._catalog import (
+from samplegen.catalog import (
     CVSS_VECTORS,
     ECOSYSTEMS,
     IMPACT_SENTENCES,
@@ -20,7 +20,7 @@ from exporter.samples._catalog import (
     Check,
     SecretRule,
 )
-from exporter.samples._common import (
+from samplegen.common import (
     JSON,
     TRIVY_API_VERSION,
     Meta,
@@ -33,7 +33,7 @@ from exporter.samples._common import (
     stable_uid,
     timestamp,
 )
-from exporter.samples._model import Image, Package, Workload, api_version_of
+from samplegen.model import Image, Package, Workload, api_version_of
 
 SCANNER: JSON = {"name": "Trivy", "vendor": "Aqua Security", "version": "0.50.1"}
 CATEGORY = "Kubernetes Security Check"

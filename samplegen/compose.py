@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from exporter.samples import _kubescape as ks
-from exporter.samples import _trivy as trivy
-from exporter.samples._catalog import CHECKS, ECOSYSTEMS, WORKLOAD_CHECK_IDS, Advisory, SecretRule
-from exporter.samples._common import JSON, json_size, rng
-from exporter.samples._model import Image, Workload
+from samplegen import kubescape as ks
+from samplegen import trivy
+from samplegen.catalog import CHECKS, ECOSYSTEMS, WORKLOAD_CHECK_IDS, Advisory, SecretRule
+from samplegen.common import JSON, json_size, rng
+from samplegen.model import Image, Workload
 
 EntryMaker = Callable[[Advisory, int], JSON]
 

@@ -1,7 +1,7 @@
-"""Regenerate the bundled sample cluster: `python -m exporter.samples.build_bundle`.
+"""Regenerate the bundled sample cluster: `python -m samplegen.build_bundle`, from the repository root.
 
-Everything is derived from `_cluster` with a fixed seed, so re-running rewrites `cluster/` byte-for-byte; a
-test checks the committed files still match. Files mix the formats `--from-files` must read:
+Everything is derived from `samplegen.cluster` with a fixed seed, so re-running rewrites `exporter/samples/cluster/`
+byte-for-byte; a test checks the committed files still match. Files mix the formats `--from-files` must read:
 multi-document YAML, `kubectl get -o json` lists and a single JSON object.
 """
 
@@ -13,11 +13,10 @@ from pathlib import Path
 
 import yaml
 
-from exporter.samples import _compose as compose
-from exporter.samples import _kubescape as ks
-from exporter.samples import _trivy as trivy
-from exporter.samples._catalog import CHECKS, INFRA_CHECKS, RBAC_CHECKS, SECRET_SETS, Advisory, Check
-from exporter.samples._cluster import (
+from samplegen import compose, trivy
+from samplegen import kubescape as ks
+from samplegen.catalog import CHECKS, INFRA_CHECKS, RBAC_CHECKS, SECRET_SETS, Advisory, Check
+from samplegen.cluster import (
     IMAGES,
     INFRA,
     K8S_COMPONENTS,
@@ -33,10 +32,11 @@ from exporter.samples._cluster import (
     WORKLOADS,
     Assessed,
 )
-from exporter.samples._common import JSON, Meta, object_meta, offset, with_managed_fields
-from exporter.samples._model import Image, Workload
+from samplegen.common import JSON, Meta, object_meta, offset, with_managed_fields
+from samplegen.model import Image, Workload
 
-CLUSTER_DIR = Path(__file__).resolve().parent / "cluster"
+# The checkout's copy, not `sample_cluster_dir()`: that is wherever the package happens to be installed.
+CLUSTER_DIR = Path(__file__).resolve().parents[1] / "exporter" / "samples" / "cluster"
 NAMESPACES = ("shop", "payments", "monitoring", "kube-system")
 
 

@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from exporter.samples._catalog import ADVISORIES, BASE_PACKAGES, Advisory
-from exporter.samples._common import CLUSTER_NAME, digest, rng, sha256_ref
+from samplegen.catalog import ADVISORIES, BASE_PACKAGES, Advisory
+from samplegen.common import CLUSTER_NAME, digest, rng, sha256_ref
 
 WORKLOAD_API_GROUPS = {
     "Deployment": "apps",

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from exporter.samples import _compose as compose
-from exporter.samples._catalog import CONTROLS, SECRET_SETS, WORKLOAD_CHECK_IDS
-from exporter.samples._cluster import IMAGES
-from exporter.samples._common import pod_template_hash, rng
-from exporter.samples._model import Container, Workload
+from samplegen import compose
+from samplegen.catalog import CONTROLS, SECRET_SETS, WORKLOAD_CHECK_IDS
+from samplegen.cluster import IMAGES
+from samplegen.common import pod_template_hash, rng
+from samplegen.model import Container, Workload
 
 _NAMES = ("api", "worker", "gateway", "billing", "search", "ingest", "auth", "cache", "reports", "notifier")
 _KINDS = (

@@ -16,7 +16,7 @@ Outcomes:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
@@ -148,9 +148,16 @@ def run(
     *,
     source: Path | None = None,
     apply_retention: bool = True,
+    written: Callable[[Path], None] | None = None,
 ) -> NightOutcome:
-    """The night in one process: get, then upload the run directory whatever its status, as the CronJob does."""
+    """The night in one process: get, then upload the run directory whatever its status, as the CronJob does.
+
+    `written` is told the run directory as soon as it is complete on disk, so a caller can name it even when the
+    upload then fails: the local run is what the next attempt uploads.
+    """
     got = get(settings, out, reporter, source=source)
+    if written is not None:
+        written(got.run_dir)
     if not settings.archive.destination:
         reporter.info(f"no archive destination configured: the run stays in {got.run_dir}", event="no_archive")
         return NightOutcome(got, None)

@@ -1,8 +1,9 @@
 """The `report-exporter` command line: parse, call, report, exit code. Nothing else lives here.
 
 Exit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 partial (some kinds failed, malformed objects or
-unreadable inputs were met, or retention failed after a verified upload; what was written is valid and the
-manifest says what is missing).
+unreadable inputs were met, DefectDojo held or refused a test, or retention failed after a verified upload; what
+was written is valid and the manifest says what is missing). docs/operations.md says how a night in the CronJob
+ends for each.
 
 Standard output carries only what a script wants (the run directory, a listing, a manifest); progress and logs go
 to standard error, as a Rich display on a terminal and JSON lines elsewhere.

@@ -113,11 +113,17 @@ def run(
     flags["archive.destination"] = archive
 
     def action(settings: Settings, reporter: Reporter) -> ExitCode:
-        night = pipeline.run(settings, out, reporter, source=_source(from_files, sample), apply_retention=not no_prune)
-        typer.echo(str(night.got.run_dir))
+        source = _source(from_files, sample)
+        night = pipeline.run(
+            settings, out, reporter, source=source, apply_retention=not no_prune, written=_print_run_dir
+        )
         return night.outcome.exit_code
 
     execute(config, flags, action)
+
+
+def _print_run_dir(run_dir: Path) -> None:
+    typer.echo(str(run_dir))
 
 
 def _source(from_files: Path | None, sample: bool) -> Path | None:

@@ -25,9 +25,11 @@ from exporter.errors import ExitCode
 from exporter.filesource import FileScan, iter_report_objects
 from exporter.getter import GetResult, get_from_cluster
 from exporter.kube.listing import collection_path
+from exporter.pipeline import run_outcome
 from exporter.progress import JsonReporter
 from exporter.rundir import reader
-from exporter.samples import sample_cluster_dir, synthetic
+from exporter.samples import sample_cluster_dir
+from samplegen import synthetic
 from tests.k8s.reports import create_report, kubescape_crd
 from tests.k8s.testenv import KubeTestEnv
 
@@ -83,7 +85,7 @@ def get(tmp_path: Path) -> Get:
 
 def test_get_with_small_pages_returns_exactly_what_the_api_serves(report_cluster: KubeTestEnv, get: Get) -> None:
     result = get(report_cluster.kubeconfig, **{"kube.page_size": 50})
-    assert result.exit_code is ExitCode.OK, result.manifest
+    assert run_outcome(result.manifest).exit_code is ExitCode.OK, result.manifest
     assert reader.verify(result.run_dir) == []
     entries = {entry["plural"]: entry for entry in result.manifest["kinds"]}
     assert entries["vulnerabilityreports"]["objects"] >= MANY
@@ -208,7 +210,7 @@ def test_a_kind_the_token_may_not_list_fails_and_the_run_is_partial(
     assert "lacks the RBAC verb 'list' on resource 'configauditreports'" in failed["error"]
     assert 'cannot list resource "configauditreports"' in failed["error"]
     assert entries["clusterconfigauditreports"]["status"] == "complete"
-    assert result.exit_code is ExitCode.PARTIAL
+    assert run_outcome(result.manifest).exit_code is ExitCode.PARTIAL
     assert json.loads((result.run_dir / "manifest.json").read_text())["status"] == "partial"
 
 
@@ -228,7 +230,7 @@ def test_in_cluster_the_service_account_token_is_used(
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(report_cluster.port))
     settings = load_settings(environ={}, flags={"kube.in_cluster": True, "filters.kinds": ["configauditreports"]})
     result = get_from_cluster(settings, tmp_path / "out", JsonReporter(io.StringIO()))
-    assert result.exit_code is ExitCode.OK
+    assert run_outcome(result.manifest).exit_code is ExitCode.OK
     assert result.manifest["source"]["server"] == f"https://127.0.0.1:{report_cluster.port}"
     assert result.manifest["kinds"][0]["objects"] > 0
 

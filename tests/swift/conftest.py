@@ -9,40 +9,14 @@ whose s3api lacks aws-chunked uploads and demands Content-MD5 on DeleteObjects.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SWIFT_S3 = REPO_ROOT.parent / "shared" / "services" / "swift-s3"
-START = SWIFT_S3 / "start.sh"
-STOP = SWIFT_S3 / "stop.sh"
-OLD_VERSION = "2.33.1"
+from tests.swift_service import OLD_VERSION, SwiftS3, start_swift
+
 _THIS_DIR = Path(__file__).resolve().parent
-_START_TIMEOUT = 600  # a cold install downloads Swift and its dependencies
-
-
-@dataclass(frozen=True)
-class SwiftS3:
-    """One running Swift, as start.sh printed it."""
-
-    name: str
-    endpoint: str
-    access_key: str
-    secret_key: str
-    region: str
-    ca_bundle: Path | None
-    state_dir: Path
-
-    @property
-    def old(self) -> bool:
-        """Swift before 2.35.1: no aws-chunked bodies, Content-MD5 required on DeleteObjects."""
-        return self.name == "swift_https_old"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -60,60 +34,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.swift)
 
 
-def _parse(name: str, output: str, state_dir: Path) -> SwiftS3:
-    """start.sh prints eval-able KEY=VALUE lines; progress goes to stderr."""
-    values = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
-    ca_bundle = values.get("AWS_CA_BUNDLE")
-    return SwiftS3(
-        name=name,
-        endpoint=values["S3_ENDPOINT_URL"],
-        access_key=values["AWS_ACCESS_KEY_ID"],
-        secret_key=values["AWS_SECRET_ACCESS_KEY"],
-        region=values["AWS_DEFAULT_REGION"],
-        ca_bundle=Path(ca_bundle) if ca_bundle else None,
-        state_dir=state_dir,
-    )
-
-
-def _start(name: str, **settings: str) -> Iterator[SwiftS3]:
-    """Start one Swift in a fresh state directory and stop it (purging its data) when the session ends.
-
-    A machine without the shared service skips these tests locally, but fails them under CI (env CI set), so a
-    broken runner cannot pass by skipping.
-    """
-    if not START.is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"{START} is missing")
-        pytest.skip(f"no Swift test service at {START}")
-    # under TMPDIR, which must support user xattrs (ext4, xfs, btrfs, or tmpfs on Linux >= 6.6)
-    state_dir = Path(tempfile.mkdtemp(prefix=f"{name}-"))
-    environment = dict(os.environ, SWIFT_S3_PORT="auto", SWIFT_S3_BACKEND_PORT="auto", **settings)
-    result = subprocess.run(
-        ["bash", str(START), str(state_dir)],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=_START_TIMEOUT,
-        check=False,
-    )
-    try:
-        if result.returncode != 0:
-            pytest.fail(f"{START} failed with exit status {result.returncode}: {result.stderr[-2000:]}")
-        yield _parse(name, result.stdout, state_dir)
-    finally:
-        subprocess.run(["bash", str(STOP), str(state_dir), "--purge"], capture_output=True, check=False)
-
-
 @pytest.fixture(scope="session")
 def swift_http() -> Iterator[SwiftS3]:
     """The current Swift release (start.sh's default) over plain http."""
-    yield from _start("swift_http")
+    yield from start_swift("swift_http")
 
 
 @pytest.fixture(scope="session")
 def swift_https_old() -> Iterator[SwiftS3]:
     """Swift 2.33.1 over https with a self-signed certificate, printed as its CA bundle."""
-    yield from _start("swift_https_old", SWIFT_S3_VERSION=OLD_VERSION, SWIFT_S3_TLS="1")
+    yield from start_swift("swift_https_old", SWIFT_S3_VERSION=OLD_VERSION, SWIFT_S3_TLS="1")
 
 
 @pytest.fixture(params=["swift_http", "swift_https_old"])

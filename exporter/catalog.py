@@ -60,6 +60,10 @@ class ReportKind:
     `list_omits_payload` marks kinds served by kubescape's aggregated storage, whose list responses leave out
     `spec` (the report itself): the getter fetches each such object with a GET, since trusting the list would
     archive empty reports and make a vulnerable cluster look clean.
+
+    `scoped_by` names the kind whose objects say which namespaces an object of this kind is about, when its own
+    namespace does not: kubescape scans an image once, into its own namespace, and each workload's
+    VulnerabilityManifestSummary points at that scan. Without that kind, such objects cannot be put in a scope.
     """
 
     scanner: Scanner
@@ -72,6 +76,7 @@ class ReportKind:
     dojo: DojoTreatment
     payload_key: str
     list_omits_payload: bool = False
+    scoped_by: str | None = None
 
     @property
     def api_version(self) -> str:
@@ -105,7 +110,9 @@ def _trivy(
     )
 
 
-def _kubescape(plural: str, kind: str, namespaced: bool, family: Family, dojo: DojoTreatment) -> ReportKind:
+def _kubescape(
+    plural: str, kind: str, namespaced: bool, family: Family, dojo: DojoTreatment, scoped_by: str | None = None
+) -> ReportKind:
     return ReportKind(
         Scanner.KUBESCAPE,
         KUBESCAPE_GROUP,
@@ -117,6 +124,7 @@ def _kubescape(plural: str, kind: str, namespaced: bool, family: Family, dojo: D
         dojo,
         payload_key="spec",
         list_omits_payload=True,
+        scoped_by=scoped_by,
     )
 
 
@@ -154,7 +162,14 @@ CATALOG: tuple[ReportKind, ...] = (
     ),
     _trivy("sbomreports", "SbomReport", True, Family.SBOM, ARCHIVE_SBOM),
     _trivy("clustersbomreports", "ClusterSbomReport", False, Family.SBOM, ARCHIVE_SBOM),
-    _kubescape("vulnerabilitymanifests", "VulnerabilityManifest", True, Family.VULNERABILITY, ANCHORE_GRYPE),
+    _kubescape(
+        "vulnerabilitymanifests",
+        "VulnerabilityManifest",
+        True,
+        Family.VULNERABILITY,
+        ANCHORE_GRYPE,
+        scoped_by="vulnerabilitymanifestsummaries",
+    ),
     _kubescape(
         "vulnerabilitymanifestsummaries",
         "VulnerabilityManifestSummary",

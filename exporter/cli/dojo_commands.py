@@ -55,6 +55,10 @@ def plan_command(
                 )
         for (scanner, family), why in sorted(plan.held.items()):
             typer.echo(f"held: {scanner}/{family}: {why}")
+        for line in plan.superseded:
+            typer.echo(f"superseded (archived, not imported): {line}")
+        for line in plan.unplaced:
+            typer.echo(f"not placed (archived, not imported): {line}")
         return ExitCode.OK
 
     execute(config, {"log_format": log_format}, action)

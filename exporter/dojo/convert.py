@@ -13,6 +13,10 @@ one finding per workload across rollouts. The converters are pure: same objects 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from exporter.catalog import ANCHORE_GRYPE, ReportKind
 from exporter.dojo import IMAGE_KIND, Workload, canonical_kind, owning_workload, rollout_deployment, workload_of
 from exporter.dojo.convert_grype import MAX_DOCUMENT_BYTES, grype_document, grype_severity, image_manifest_workloads
 from exporter.dojo.convert_kubescape import control_score, kubescape_document, kubescape_resource_id
@@ -27,6 +31,7 @@ __all__ = [
     "convert_report",
     "grype_document",
     "grype_severity",
+    "has_report",
     "image_manifest_workloads",
     "kubescape_document",
     "kubescape_resource_id",
@@ -36,3 +41,16 @@ __all__ = [
     "trivy_severity",
     "workload_of",
 ]
+
+
+def has_report(kind: ReportKind, obj: Mapping[str, Any]) -> bool:
+    """Whether an object holds the part its converter reads findings from: a Kubescape VulnerabilityManifest its
+    Grype payload (`spec.payload`; the storage's lists leave it out, and too large a scan is stored without it),
+    a ClusterComplianceReport its `status`, any other report its payload. Sent without it, an object would read
+    as "no findings" and close what is still open."""
+    if kind.kind == "ClusterComplianceReport":
+        return isinstance(obj.get("status"), Mapping)
+    payload = obj.get(kind.payload_key)
+    if kind.dojo == ANCHORE_GRYPE:
+        return isinstance(payload, Mapping) and isinstance(payload.get("payload"), Mapping)
+    return isinstance(payload, Mapping)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,12 @@ import orjson
 from exporter import catalog
 from exporter.catalog import ReportKind
 from exporter.config import DojoSettings
-from exporter.dojo import convert, documents
+from exporter.dojo import Workload, convert, documents
 from exporter.dojo.client import TestContext
+from exporter.dojo.coverage import CLUSTER_SCOPE, Coverage, Family, coverage_of, family_of
 from exporter.rundir import reader
 from exporter.rundir.manifest import KindStatus
 
-CLUSTER_SCOPE = "cluster"
 KUBESCAPE_CONTEXT_LABEL = "kubescape.io/context"
 
 
@@ -70,9 +70,11 @@ class DojoPlan:
 
     cluster: str
     settings: DojoSettings
+    coverage: Coverage = field(default_factory=Coverage)
     spools: dict[SpoolKey, Path] = field(default_factory=dict)
-    held: dict[tuple[str, str], str] = field(default_factory=dict)  # (scanner, family) -> why it is not reimported
-    complete: set[tuple[str, str]] = field(default_factory=set)  # families whose every served kind completed
+    held: dict[Family, str] = field(default_factory=dict)  # (scanner, family) -> why it is not reimported
+    superseded: list[str] = field(default_factory=list)  # reports of a workload's older object, archived only
+    unplaced: list[str] = field(default_factory=list)  # image manifests no workload runs, archived only
 
     def tests(self) -> Iterator[PlannedTest]:
         """Each test with its document, converted when asked for: memory holds one scope's objects at a time."""
@@ -80,6 +82,12 @@ class DojoPlan:
         for (scanner, family, scope, scan_type), path in sorted(self.spools.items()):
             for key, document, objects in _documents(scanner, family, scope, scan_type, path, limit):
                 yield PlannedTest(key, context_for(key, scan_type, self.cluster, self.settings), document, objects)
+
+    def may_empty(self, key: str) -> bool:
+        """Whether a test a previous run fed, and this one did not, may be re-sent empty: only when this run read
+        its whole scope, so that its findings are known to be fixed."""
+        scanner, family, scope = [*key.split("#", 1)[0].split("/", 2), "", ""][:3]
+        return self.coverage.knows((scanner, family), scope)
 
 
 def fingerprint(document: bytes, context: TestContext) -> str:
@@ -89,41 +97,25 @@ def fingerprint(document: bytes, context: TestContext) -> str:
     return digest.hexdigest()
 
 
-def family_of(kind: ReportKind) -> tuple[str, str]:
-    return kind.scanner.value, kind.family.value
-
-
 def build_plan(run_dir: Path, manifest: Mapping[str, Any], settings: DojoSettings, scratch: Path) -> DojoPlan:
-    """Every test this run feeds, spooled under `scratch`; families with a failed kind are held back."""
-    plan = DojoPlan(str(manifest["cluster"]), settings)
-    entries = _imported_entries(manifest)
-    for kind, entry in entries:
-        if (why := hold_reason(kind, entry)) is not None:
-            plan.held.setdefault(family_of(kind), why)
-    plan.complete = {family_of(kind) for kind, entry in entries if entry["status"] == KindStatus.COMPLETE}
-    plan.complete -= set(plan.held)
-    images = _image_namespaces(run_dir, manifest)
-    plan.spools = _spool(run_dir, [(k, e) for k, e in entries if family_of(k) not in plan.held], images, scratch)
+    """Every test this run feeds, spooled under `scratch`; what the run did not read whole is held back."""
+    coverage = coverage_of(manifest)
+    plan = DojoPlan(str(manifest["cluster"]), settings, coverage, held=dict(coverage.held))
+    entries = [(kind, entry) for kind, entry in _imported_entries(manifest) if family_of(kind) not in plan.held]
+    spool = _Spool(scratch, _image_namespaces(run_dir, manifest))
+    try:
+        for kind, entry in entries:
+            for obj in reader.iter_objects(run_dir, entry):
+                spool.add(kind, obj)
+    finally:
+        spool.close()
+    plan.superseded = spool.drop_superseded()
+    for family, why in spool.holes.items():
+        plan.held.setdefault(family, why)
+    plan.spools = {key: path for key, path in spool.paths.items() if key[:2] not in plan.held}
+    plan.unplaced = spool.unplaced
+    plan.coverage = replace(coverage, held=plan.held)
     return plan
-
-
-def hold_reason(kind: ReportKind, entry: Mapping[str, Any]) -> str | None:
-    """Why a kind's family must not be reimported this run, or None.
-
-    A reimport closes every finding its document lacks, so the document must hold every report of its scope, whole.
-    A failed kind, an object archived without its report (not computed yet, too large for Kubescape's storage, or
-    its GET failed) and an object that could not be attributed to a scope all leave a hole that would read as
-    "fixed".
-    """
-    if entry["status"] == KindStatus.FAILED:
-        return f"{kind.plural} failed in this run ({entry.get('error')}); not reimported"
-    if without_report := int(entry.get("objects_with_warnings") or 0):
-        first = (entry.get("warnings") or ["?"])[0]
-        return f"{without_report} {kind.plural} archived without their report (first: {first}); not reimported"
-    if malformed := int(entry.get("malformed_objects") or 0):
-        first = (entry.get("malformed") or ["?"])[0]
-        return f"{malformed} malformed {kind.plural} (first: {first}); not reimported"
-    return None
 
 
 def context_for(key: TestKey, scan_type: str, cluster: str, settings: DojoSettings) -> TestContext:
@@ -149,58 +141,148 @@ def _imported_entries(manifest: Mapping[str, Any]) -> list[tuple[ReportKind, Map
     return entries
 
 
-def _spool(
-    run_dir: Path,
-    entries: Iterable[tuple[ReportKind, Mapping[str, Any]]],
-    images: Mapping[str, tuple[str, ...]],
-    scratch: Path,
-) -> dict[SpoolKey, Path]:
-    """One pass over the run: each object appended (JSON Lines) to the scratch file of each test it feeds."""
-    paths: dict[SpoolKey, Path] = {}
-    handles: dict[SpoolKey, Any] = {}
-    try:
-        for kind, entry in entries:
-            scan_type = str(kind.dojo.scan_type)
-            for obj in reader.iter_objects(run_dir, entry):
-                line = orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
-                for scope in scopes_of(kind, obj, images):
-                    key = (kind.scanner.value, kind.family.value, scope, scan_type)
-                    if key not in handles:
-                        paths[key] = scratch / f"{len(paths):05d}.jsonl"
-                        handles[key] = open(paths[key], "wb")  # noqa: SIM115 - closed below
-                    handles[key].write(line)
-    finally:
-        for handle in handles.values():
+class _Spool:
+    """One pass over the run: each object appended (JSON Lines) to the scratch file of each test it feeds.
+
+    Along the way it notes what must not be imported: a report of a workload whose newer report is also in the run
+    (a lingering old ReplicaSet's, once both are named after their Deployment), and an object whose report is not
+    whole, which holds its family.
+    """
+
+    def __init__(self, scratch: Path, images: Mapping[str, tuple[str, ...]]) -> None:
+        self.scratch, self.images = scratch, images
+        self.paths: dict[SpoolKey, Path] = {}
+        self.holes: dict[Family, str] = {}
+        self.unplaced: list[str] = []
+        self._handles: dict[SpoolKey, Any] = {}
+        self._newest: dict[tuple[str, Workload], _Candidate] = {}
+        self._older: list[_Candidate] = []
+
+    def add(self, kind: ReportKind, obj: Mapping[str, Any]) -> None:
+        scopes = scopes_of(kind, obj, self.images)
+        if not scopes:
+            if kind.scoped_by and not _filtered(obj):
+                self.unplaced.append(f"{kind.plural} {_name(obj)}: no workload runs its image")
+            return
+        if not convert.has_report(kind, obj):
+            why = f"{kind.plural} {_name(obj)} has no report to import; not reimported"
+            self.holes.setdefault(family_of(kind), why)
+            return
+        candidate = _Candidate.of(kind, obj)
+        if candidate is not None:
+            self._note(candidate)
+        line = orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
+        for scope in scopes:
+            key = (kind.scanner.value, kind.family.value, scope, str(kind.dojo.scan_type))
+            if key not in self._handles:
+                self.paths[key] = self.scratch / f"{len(self.paths):05d}.jsonl"
+                self._handles[key] = open(self.paths[key], "wb")  # noqa: SIM115 - closed in close()
+            self._handles[key].write(line)
+
+    def close(self) -> None:
+        for handle in self._handles.values():
             handle.close()
-    return paths
+        self._handles.clear()
+
+    def drop_superseded(self) -> list[str]:
+        """Take the older reports of each workload out of the spool files; say which they were."""
+        dropped = {(older.plural, older.namespace, older.name) for older in self._older}
+        if not dropped:
+            return []
+        for path in self.paths.values():
+            lines = path.read_bytes().splitlines(keepends=True)
+            kept = [line for line in lines if _identity_of(orjson.loads(line)) not in dropped]
+            if len(kept) != len(lines):
+                path.write_bytes(b"".join(kept))
+        return sorted(
+            f"{older.plural} {older.namespace}/{older.name}: superseded by {newer.namespace}/{newer.name}"
+            for older, newer in ((older, self._newest[older.key]) for older in self._older)
+        )
+
+    def _note(self, candidate: _Candidate) -> None:
+        newest = self._newest.get(candidate.key)
+        if newest is None:
+            self._newest[candidate.key] = candidate
+        elif candidate.order > newest.order:
+            self._newest[candidate.key] = candidate
+            self._older.append(newest)
+        else:
+            self._older.append(candidate)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """A report as one of possibly several of the same workload: the newest object wins (creationTimestamp, then
+    the report's updateTimestamp): after a rollout trivy-operator stops scanning the old ReplicaSet, but its reports
+    stay until their TTL, and their CVEs were fixed by the rollout."""
+
+    key: tuple[str, Workload]
+    order: tuple[str, str, str]
+    plural: str
+    namespace: str
+    name: str
+
+    @classmethod
+    def of(cls, kind: ReportKind, obj: Mapping[str, Any]) -> _Candidate | None:
+        workload = convert.workload_of(obj)
+        if workload.kind == convert.IMAGE_KIND or not workload.name:
+            return None  # an image scanned once is no workload's report; placed by the summaries instead
+        metadata = obj.get("metadata") or {}
+        payload = obj.get(kind.payload_key) or obj.get("status") or {}
+        updated = str(payload.get("updateTimestamp") or "") if isinstance(payload, Mapping) else ""
+        name = str(metadata.get("name") or "")
+        order = (str(metadata.get("creationTimestamp") or ""), updated, name)
+        return cls((kind.plural, workload), order, kind.plural, str(metadata.get("namespace") or ""), name)
+
+
+def _identity_of(obj: Mapping[str, Any]) -> tuple[str, str, str]:
+    metadata = obj.get("metadata") or {}
+    kind = catalog.by_api_kind(str(obj.get("apiVersion")), str(obj.get("kind")))
+    plural = kind.plural if kind is not None else ""
+    return plural, str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
+
+
+def _filtered(obj: Mapping[str, Any]) -> bool:
+    """A relevancy-filtered Kubescape manifest: a subset of its image manifest's matches."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return bool(labels.get(KUBESCAPE_CONTEXT_LABEL) == "filtered")
+
+
+def _name(obj: Mapping[str, Any]) -> str:
+    metadata = obj.get("metadata") or {}
+    namespace, name = str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
+    return f"{namespace}/{name}" if namespace else name
 
 
 def scopes_of(kind: ReportKind, obj: Mapping[str, Any], images: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
-    """The tests an object feeds: its workload's namespace, `cluster` for cluster-scoped reports.
+    """The tests an object feeds: for a namespaced kind its own namespace, `cluster` for cluster-scoped reports.
 
-    Kubescape scans each image once (an image-level VulnerabilityManifest, in kubescape's namespace) and points
-    every workload's summary at it: such a manifest feeds the namespace of each workload running the image. The
+    The object's namespace is authoritative: trivy-operator writes a workload's reports into the workload's
+    namespace, whether or not it also labels them with it. Kubescape scans each image once (an image-level
+    VulnerabilityManifest, in kubescape's namespace) and points every workload's summary at it: such a manifest
+    feeds the namespace of each workload running the image, and none when no workload runs it any more. The
     relevancy-filtered manifests repeat a subset of the same matches and are skipped, so no finding is sent twice.
     """
     if not kind.namespaced:
         return (CLUSTER_SCOPE,)
-    if obj.get("kind") == "VulnerabilityManifest":
-        labels = (obj.get("metadata") or {}).get("labels") or {}
-        if labels.get(KUBESCAPE_CONTEXT_LABEL) == "filtered":
-            return ()
-        name = str((obj.get("metadata") or {}).get("name") or "")
-        if name in images:
-            return images[name]
-    return (convert.workload_of(obj).namespace or CLUSTER_SCOPE,)
+    metadata = obj.get("metadata") or {}
+    if kind.scoped_by:
+        return () if _filtered(obj) else images.get(str(metadata.get("name") or ""), ())
+    return (str(metadata.get("namespace") or CLUSTER_SCOPE),)
 
 
 def _image_namespaces(run_dir: Path, manifest: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
-    """Image-level manifest name -> the namespaces of the workloads running it, from the run's summaries."""
+    """Image-level manifest name -> the namespaces of the workloads running it, from the run's summaries (the
+    kinds' `scoped_by`; coverage holds the family when they are not complete)."""
+    scoping = {kind.scoped_by for kind in catalog.CATALOG if kind.scoped_by}
     summaries = next(
-        (entry for entry in manifest["kinds"] if entry["kind"] == "VulnerabilityManifestSummary"
-         and entry["status"] == KindStatus.COMPLETE),
+        (
+            entry
+            for entry in manifest["kinds"]
+            if entry.get("plural") in scoping and entry["status"] == KindStatus.COMPLETE
+        ),
         None,
-    )  # fmt: skip
+    )
     if summaries is None:
         return {}
     workloads = convert.image_manifest_workloads(reader.iter_objects(run_dir, summaries))

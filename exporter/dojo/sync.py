@@ -5,8 +5,8 @@ Decisions, in order, for each test of the plan:
 - otherwise reimported into the test that already holds its findings: the oldest test with its title, so that an
   empty test left behind by a failed import never captures the findings; or, the first time, by names with
   auto_create_context;
-- a test a previous run fed, whose scope has no reports now, is reimported with an empty document when its family
-  completed in this run (its findings were fixed), and left alone when the family failed.
+- a test a previous run fed, whose scope has no reports now, is reimported with an empty document when this run
+  read its whole scope (its findings were fixed), and left alone otherwise.
 """
 
 from __future__ import annotations
@@ -114,11 +114,10 @@ def _bounded(
 
 
 def _emptied_scopes(plan: DojoPlan, state: SyncState, planned: set[str]) -> list[_Work]:
-    """Tests fed before that this run did not feed, in families that completed: their findings were fixed."""
+    """Tests fed before that this run did not feed, whose scope it read whole: their findings were fixed."""
     items = []
     for key, entry in sorted(state.tests.items()):
-        family = tuple(key.split("/")[:2])
-        if key in planned or "context" not in entry or family not in plan.complete:
+        if key in planned or "context" not in entry or not plan.may_empty(key):
             continue
         context = TestContext(**entry["context"])
         items.append(_Work(key, context, documents.empty_document(context.scan_type), emptied=True))

@@ -1,18 +1,20 @@
 """A port of the three DefectDojo parsers the exporter feeds, and of how DefectDojo hashes and matches findings.
 
-DefectDojo cannot run here, so its source is the contract. Ported from DefectDojo/django-DefectDojo:
+DefectDojo cannot run here, so its source is the contract. Ported from DefectDojo/django-DefectDojo, checked
+against master at 7cfa159a (2026-08-07) with `scripts/check_dojo_port.py` (see docs/defectdojo.md):
 
-- "Trivy Operator Scan": `dojo/tools/trivy_operator/parser.py` (commit 0479f26e: one CR, an array of CRs, or a
-  dict keyed by CRD plural), `vulnerability_handler.py` (the labels-based handler that parser calls; `service` =
-  `namespace/kind/name[/container]` as quoted in upstream issue #16026), `checks_handler.py` (0a8f05e0),
-  `secrets_handler.py` (08594de2), `compliance_handler.py` (0bd1e0b2), `clustercompliance_handler.py` (0a882da8),
-  `uniform_vulnid.py`;
-- "Anchore Grype": `dojo/tools/anchore_grype/parser.py` (the epss/relatedVulnerabilities version);
-- "Kubescape JSON Importer": `dojo/tools/kubescape/parser.py` (0479f26e);
+- "Trivy Operator Scan": `dojo/tools/trivy_operator/parser.py` (8e89ba24: one CR, an array of CRs, or a
+  dict keyed by CRD plural), `vulnerability_handler.py` (46ef61bf, the labels-based handler that parser calls;
+  `service` = `namespace/kind/name[/container]` as quoted in upstream issue #16026), `checks_handler.py` (7e63dcbf),
+  `secrets_handler.py` (40287651), `compliance_handler.py` (4332b0b8), `clustercompliance_handler.py` (305bad78),
+  `uniform_vulnid.py` (8bbe5fe0);
+- "Anchore Grype": `dojo/tools/anchore_grype/parser.py` (a00effe9; the default mode, not "Anchore Grype detailed");
+- "Kubescape JSON Importer": `dojo/tools/kubescape/parser.py` (5b86366e);
 - what the importer does with any parser's findings: `dojo/importers/base_importer.py` `sanitize_severity`;
-- `dojo/models.py` `Finding.compute_hash_code`, `get_vulnerability_ids`, `hash_fields`, and
+- `dojo/finding/models.py` `Finding.compute_hash_code`, `get_vulnerability_ids`, `hash_fields`, and
   `dojo/settings/settings.dist.py` `HASHCODE_FIELDS_PER_SCANNER`, `HASH_CODE_FIELDS_ALWAYS` and
-  `DEDUPLICATION_ALGORITHM_PER_PARSER`; `dojo/importers/default_reimporter.py` `match_new_finding_to_existing_finding`.
+  `DEDUPLICATION_ALGORITHM_PER_PARSER`. How reimport picks among matches is the stand-in's
+  (`tests/dojo_standin/importer.py`).
 
 Only what reaches the ParsedFinding fields is ported (not tags, cvss scores, epss or steps to reproduce). What
 makes DefectDojo answer an error (a KeyError in a handler is an HTTP 500, the importer's ValidationError a 400,
@@ -80,14 +82,15 @@ def parse(scan_type: str, content: bytes) -> list[ParsedFinding]:
 def hash_code(scan_type: str, finding: ParsedFinding) -> str:
     """`Finding.compute_hash_code` for a finding not yet saved: the configured fields, then `service` if set.
 
-    vulnerability_ids enter deduplicated, sorted and concatenated; other fields as `str()` (None is "None");
+    vulnerability_ids enter as `str()`, deduplicated, sorted and concatenated; other fields as `str()` (None is
+    "None");
     `service` (HASH_CODE_FIELDS_ALWAYS) is appended when truthy. The whole is case-folded, stripped, SHA-256.
     To model an import that sets `service` for the test, pass `dataclasses.replace(finding, service=...)`.
     """
     text = ""
     for field in HASHCODE_FIELDS_PER_SCANNER[scan_type]:
         if field == "vulnerability_ids":
-            text += "".join(sorted(dict.fromkeys(finding.vulnerability_ids)))
+            text += "".join(sorted(dict.fromkeys(str(value) for value in finding.vulnerability_ids)))
         else:
             text += str(getattr(finding, field))
     for field in HASH_CODE_FIELDS_ALWAYS:
@@ -229,20 +232,25 @@ def _trivy_vulnerabilities(labels: Any, vulnerabilities: Any) -> list[ParsedFind
 
 
 def _trivy_checks(labels: Any, checks: Any) -> list[ParsedFinding]:
-    """Every check becomes a finding: the handler does not look at `success`."""
+    """Every check becomes a finding: the handler does not look at `success`.
+
+    A missing, null or empty checkID is "0": title "0 - ...", no references, no vulnerability id (checks_handler.py
+    lines 26-31 and 63, since 4332b0b8 / PR #14359; before it, `check_id != 0` compared with an int and was
+    always true, and a null checkID was an AttributeError).
+    """
     namespace, kind, name, container, service = _identity(labels)
     findings = []
     for check in checks:
         severity = TRIVY_SEVERITIES[check.get("severity")]
-        check_id = check.get("checkID", "0")
-        references = "https://avd.aquasec.com/misconfig/kubernetes/" + check_id.lower()  # `if check_id != 0`
+        check_id = check.get("checkID") or "0"
+        references = "https://avd.aquasec.com/misconfig/kubernetes/" + check_id.lower() if check_id != "0" else ""
         description = check.get("description", "") + _resource_lines(namespace, kind, name, container)
         mitigation = check.get("remediation", "") or None
         messages = check.get("messages", [])
         if messages:
             text = "\n".join(messages)
             mitigation = mitigation + "\n\n" + text if mitigation else text
-        ids = [_uniform_vulnid(check_id)] if check_id else []
+        ids = [_uniform_vulnid(check_id)] if check_id != "0" else []
         findings.append(_finding(
             f"{check_id} - {check.get('title')}", severity, description, mitigation=mitigation, references=references,
             static_finding=True, service=service, vulnerability_ids=ids))  # fmt: skip
@@ -250,6 +258,8 @@ def _trivy_checks(labels: Any, checks: Any) -> list[ParsedFinding]:
 
 
 def _trivy_secrets(labels: Any, secrets: Any) -> list[ParsedFinding]:
+    """The ruleID ends the description and is no vulnerability id: secrets_handler.py line 48 (and no
+    `unsaved_vulnerability_ids`), since b6f1e724 (PR #11188). A null ruleID is a TypeError there (`"..." + None`)."""
     namespace, kind, name, container, service = _identity(labels)
     findings = []
     for secret in secrets:
@@ -259,16 +269,16 @@ def _trivy_secrets(labels: Any, secrets: Any) -> list[ParsedFinding]:
         description = (
             f"{secret.get('title')}\n**Category:** {secret.get('category')}\n**Match:** {secret.get('match', '')}\n"
         )
-        description += _resource_lines(namespace, kind, name, container)
+        description += _resource_lines(namespace, kind, name, container) + "\n**ruleID:** " + rule_id
         findings.append(_finding(
             f"Secret detected in {target} - {secret.get('title')}", severity, description,
-            references=secret.get("ruleID", ""), file_path=target, static_finding=True, service=service,
-            vulnerability_ids=[rule_id] if rule_id else []))  # fmt: skip
+            references=secret.get("ruleID", ""), file_path=target, static_finding=True, service=service))  # fmt: skip
     return findings
 
 
 def _trivy_compliance(report: Any) -> list[ParsedFinding]:
-    """Failed checks of `status.detailReport`; the result's severity wins, an empty check severity is a KeyError."""
+    """Failed checks of `status.detailReport`. The check's severity wins, the result's stands in for an empty one,
+    and the checkID is made uniform (compliance_handler.py lines 34 and 56, 4332b0b8 / PR #14359 and b6f1e724)."""
     findings = []
     for result in report.get("results"):
         for check in result.get("checks"):
@@ -276,7 +286,7 @@ def _trivy_compliance(report: Any) -> list[ParsedFinding]:
             if check.get("success") is not False:
                 continue
             check_severity = check.get("severity", "")
-            severity = TRIVY_SEVERITIES[check_severity if check_severity == "" else result.get("severity", "")]
+            severity = TRIVY_SEVERITIES[check_severity or result.get("severity", "")]
             messages = "".join(message + "\n" for message in check.get("messages", []))
             check_id = check.get("checkID", "")
             target = check.get("target", "")
@@ -295,7 +305,7 @@ def _trivy_compliance(report: Any) -> list[ParsedFinding]:
             findings.append(_finding(
                 f"{result.get('id', '')} {check_id} {target}", severity, description,
                 mitigation=check.get("remediation", ""), dynamic_finding=True,
-                vulnerability_ids=[check_id] if check_id else []))  # fmt: skip
+                vulnerability_ids=[_uniform_vulnid(check_id)] if check_id else []))  # fmt: skip
     return findings
 
 
@@ -341,7 +351,11 @@ def _uniform_vulnid(vulnid: Any) -> Any:
 
 
 def _grype(content: bytes) -> list[ParsedFinding]:
-    """`AnchoreGrypeParser.get_findings`: one finding per title `<id> in <name>:<version>`, repeats merged."""
+    """`AnchoreGrypeParser.get_findings`: one finding per `<id>|<name>|<version>`, repeats merged.
+
+    The key is not the title `<id> in <name>:<version>` (anchore_grype/parser.py line 182, since dcc9a25d /
+    PR #14592): a name or version holding ":" can make two titles equal for two findings.
+    """
     data = json.loads(content)
     dupes: dict[str, ParsedFinding] = {}
     for item in data.get("matches", []):
@@ -361,6 +375,7 @@ def _grype(content: bytes) -> list[ParsedFinding]:
         locations = artifact.get("locations")
         file_path = locations[0].get("path") if locations and locations[0].get("path") else None
         title = f"{vuln_id} in {name}:{version}"
+        key = f"{vuln_id}|{name}|{version}"
         description = ""
         if vulnerability.get("namespace"):
             description += f"**Vulnerability Namespace:** {vulnerability.get('namespace')}"
@@ -383,8 +398,8 @@ def _grype(content: bytes) -> list[ParsedFinding]:
             mitigation = "Upgrade to version:" + (
                 f" {fixes[0]}" if len(fixes) == 1 else "".join(f"\n- {v}" for v in fixes)
             )
-        if title not in dupes:
-            dupes[title] = _finding(
+        if key not in dupes:
+            dupes[key] = _finding(
                 title.replace("\x00", ""), severity, description.replace("\x00", ""), mitigation=mitigation,
                 references=_grype_references(vulnerability, rel), component_name=name,
                 component_version=version.replace("\x00", ""), vuln_id_from_tool=vuln_id, static_finding=True,
@@ -449,7 +464,7 @@ def _kubescape(content: bytes) -> list[ParsedFinding]:
                     description += f"**Category:** {category['name']} > {category['subCategory']['name']}\n"
                 elif summary is not None and "category" in summary and "name" in summary["category"]:
                     description += "**Category:** " + summary["category"]["name"] + "\n"
-                json.dumps(resource["object"])
+                json.dumps(control["rules"])  # steps_to_reproduce; no resource["object"] since 9c035039 (PR #11542)
                 findings.append(_finding(
                     textwrap.shorten(title, 150), severity, description, mitigation=mitigation,
                     references=f"https://hub.armosec.io/docs/{control_id.lower()}", component_name=resource_id,

@@ -55,32 +55,44 @@ def _workload_service(obj: Mapping[str, Any]) -> str:
 
 def expected_trivy(objects: Iterable[Mapping[str, Any]]) -> Counter[Key]:
     """(id, severity, component, version, service) of every finding the CRs hold: vulnerabilities, failed checks,
-    secrets and compliance failures."""
-    keys: Counter[Key] = Counter()
+    secrets and compliance failures; an entry equal to another in every field DefectDojo hashes is that finding
+    again, not another one (DefectDojo would merge them, then close one at the next reimport)."""
+    distinct: dict[tuple[Any, ...], Key] = {}
     for obj in objects:
         report = obj.get("report") or {}
         if report:
             service = _workload_service(obj)
         for vuln in report.get("vulnerabilities") or []:
             severity = _grade(TRIVY_GRADES, vuln.get("severity"))
-            keys[(vuln["vulnerabilityID"], severity, vuln["resource"], vuln["installedVersion"], service)] += 1
+            hashed = (service, "v", vuln["vulnerabilityID"], severity, vuln["resource"], vuln["installedVersion"],
+                      vuln.get("title"), vuln.get("fixedVersion"))  # fmt: skip
+            distinct[hashed] = (vuln["vulnerabilityID"], severity, vuln["resource"], vuln["installedVersion"], service)
         for check in report.get("checks") or []:
             if check.get("success") is not True:
                 severity = _grade(TRIVY_GRADES, check.get("severity"))
-                keys[(_uniform_vulnid(check["checkID"]), severity, None, None, service)] += 1
+                hashed = (service, "c", check["checkID"], severity, check.get("title"), check.get("description"))
+                distinct[hashed] = (_uniform_vulnid(check["checkID"]), severity, None, None, service)
         for secret in report.get("secrets") or []:
-            keys[(secret["ruleID"], _grade(TRIVY_GRADES, secret.get("severity")), None, None, service)] += 1
+            severity = _grade(TRIVY_GRADES, secret.get("severity"))
+            hashed = (service, "s", secret["ruleID"], severity, secret.get("target"), secret.get("title"),
+                      secret.get("match"), secret.get("category"))  # fmt: skip
+            distinct[hashed] = (None, severity, None, None, service)  # the ruleID is in the description only
         status = obj.get("status") or {}
         for result in (status.get("detailReport") or {}).get("results") or []:
             for check in result.get("checks") or []:
                 if check.get("success") is not True:
-                    keys[(check["checkID"], _grade(TRIVY_GRADES, result.get("severity")), None, None, None)] += 1
+                    severity = _grade(TRIVY_GRADES, check.get("severity") or result.get("severity"))
+                    hashed = ("d", result.get("id"), orjson.dumps(check, option=orjson.OPT_SORT_KEYS), severity)
+                    distinct[hashed] = (_uniform_vulnid(check["checkID"]), severity, None, None, None)
         controls = {c["id"]: c for c in ((obj.get("spec") or {}).get("compliance") or {}).get("controls") or []}
         for entry in (status.get("summaryReport") or {}).get("controlCheck") or []:
             if entry.get("totalFail", 0) > 0:
                 first = ([check["id"] for check in controls.get(entry["id"], {}).get("checks", [])] or [None])[0]
-                keys[(first, _grade(TRIVY_GRADES, entry.get("severity")), None, None, None)] += 1
-    return keys
+                severity = _grade(TRIVY_GRADES, entry.get("severity"))
+                distinct[("t", entry["id"], entry.get("name"), severity, entry.get("totalFail"))] = (
+                    first, severity, None, None, None
+                )  # fmt: skip
+    return Counter(distinct.values())
 
 
 def parsed_keys(findings: Iterable[Any]) -> Counter[Key]:
@@ -455,3 +467,47 @@ def test_property_kubescape_conversion_never_drops_a_finding(workloads: list[tup
         for name, controls in workloads
     ]  # fmt: skip
     assert kubescape_keys(parse(KUBESCAPE, convert.kubescape_document(scans))) == expected_kubescape(scans)
+
+
+def test_a_restart_or_rollout_keeps_compliance_hash_codes_for_pod_targets() -> None:
+    [report] = [obj for obj in SAMPLE["ClusterComplianceReport"] if "detailReport" in obj["status"]]
+
+    def with_pod(pod: str) -> dict[str, Any]:
+        moved = copy.deepcopy(report)
+        check = moved["status"]["detailReport"]["results"][0]["checks"][0]
+        check["target"] = f"shop/Pod/{pod}"
+        check["messages"] = [f"Container 'frontend' of Pod '{pod}' should set 'securityContext.runAsNonRoot' to true"]
+        return moved
+
+    before = fingerprints(TRIVY_OPERATOR, convert.trivy_operator_document([with_pod("frontend-7c9d8f6b5d-x2k9p")]))
+    after = fingerprints(TRIVY_OPERATOR, convert.trivy_operator_document([with_pod("frontend-58b7cd9f4c-q7w4z")]))
+    assert before == after
+    findings = parse(TRIVY_OPERATOR, convert.trivy_operator_document([with_pod("frontend-7c9d8f6b5d-x2k9p")]))
+    assert "1.0 AVD-KSV-0012 shop/Deployment/frontend" in [finding.title for finding in findings]
+    assert not any("x2k9p" in finding.description for finding in findings)
+
+
+def test_one_finding_twice_in_a_document_is_sent_once() -> None:
+    """DefectDojo's reimport would close one of two findings sharing a hash_code (issue #9290)."""
+    [vulnerable] = [obj for obj in SAMPLE["VulnerabilityReport"] if obj["metadata"]["name"].startswith("replicaset-fr")]
+    twice = copy.deepcopy(vulnerable)
+    first = twice["report"]["vulnerabilities"][0]
+    twice["report"]["vulnerabilities"].append({**first, "packagePath": "/opt/app/other/lib.jar"})
+    [compliance] = [obj for obj in SAMPLE["ClusterComplianceReport"] if "detailReport" in obj["status"]]
+    repeated = copy.deepcopy(compliance)
+    result = repeated["status"]["detailReport"]["results"][0]
+    result["checks"].append(copy.deepcopy(next(c for c in result["checks"] if c.get("success") is False)))
+    for objects in ([twice], [repeated]):
+        document = convert.trivy_operator_document(objects)
+        codes = [hash_code(TRIVY_OPERATOR, finding) for finding in parse(TRIVY_OPERATOR, document)]
+        assert len(codes) == len(set(codes)), "every finding of a document has its own hash_code"
+    original = parse(TRIVY_OPERATOR, convert.trivy_operator_document([vulnerable]))
+    assert len(parse(TRIVY_OPERATOR, convert.trivy_operator_document([twice]))) == len(original)
+
+
+def test_every_sample_document_has_distinct_hash_codes() -> None:
+    objects = [obj for kind in ("VulnerabilityReport", "ConfigAuditReport", "ExposedSecretReport",
+                                "ClusterComplianceReport", "RbacAssessmentReport") for obj in SAMPLE[kind]]  # fmt: skip
+    findings = parse(TRIVY_OPERATOR, convert.trivy_operator_document(objects))
+    codes = Counter(hash_code(TRIVY_OPERATOR, finding) for finding in findings)
+    assert len(findings) > 100 and max(codes.values()) == 1

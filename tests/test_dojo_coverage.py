@@ -7,6 +7,7 @@ like DefectDojo, and counts what is open before and after.
 
 from __future__ import annotations
 
+import copy
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -190,3 +191,39 @@ def _manifest(run_dir: Path) -> dict[str, Any]:
     from exporter.rundir import reader
 
     return reader.read_manifest(run_dir)
+
+
+def test_two_images_with_one_vulnerable_package_stay_two_findings_naming_image_and_workloads(nights: Nights) -> None:
+    everything = sample()
+    manifests = [obj for obj in everything if obj["kind"] == "VulnerabilityManifest"
+                 and obj["metadata"]["name"].startswith("ghcr.io-acme-retail-cart")]  # fmt: skip
+    [cart] = manifests
+    twin = copy.deepcopy(cart)
+    twin["metadata"]["name"] = "ghcr.io-acme-retail-cart-worker-1.9.0-0c1a2b"
+    twin["metadata"]["annotations"]["kubescape.io/image-tag"] = "ghcr.io/acme-retail/cart-worker:1.9.0"
+    summaries = [obj for obj in everything if obj["kind"] == "VulnerabilityManifestSummary"]
+    cart_name = cart["metadata"]["name"]
+    summary = copy.deepcopy(
+        next(obj for obj in summaries if obj["spec"]["vulnerabilitiesRef"]["all"]["name"] == cart_name)
+    )
+    summary["metadata"]["name"] = "deployment-cart-worker-worker"
+    summary["metadata"]["labels"] |= {"kubescape.io/workload-name": "cart-worker",
+                                      "kubescape.io/workload-container-name": "worker"}  # fmt: skip
+    summary["spec"]["vulnerabilitiesRef"]["all"]["name"] = twin["metadata"]["name"]
+    nights.sync([*everything, twin, summary])
+    tests = {test["id"]: test["title"] for test in nights.dojo.tests()}
+    first = cart["spec"]["payload"]["matches"][0]
+    title = f"{first['vulnerability']['id']} in {first['artifact']['name']}:{first['artifact']['version']}"
+    found = [f for f in nights.dojo.findings(active=True) if f["title"] == title and "/cart" in tests[f["test"]]]
+    assert sorted(tests[f["test"]] for f in found) == [
+        "vulnerability shop ghcr.io/acme-retail/cart-worker:1.9.0",
+        "vulnerability shop ghcr.io/acme-retail/cart:1.9.0",
+    ]
+    by_test = {tests[f["test"]]: f["description"] for f in found}
+    cart_test = "vulnerability shop ghcr.io/acme-retail/cart:1.9.0"
+    worker_test = "vulnerability shop ghcr.io/acme-retail/cart-worker:1.9.0"
+    assert "**Image:** ghcr.io/acme-retail/cart:1.9.0\n**Workloads:** shop/Deployment/cart/cart\n" in by_test[cart_test]
+    assert (
+        "**Image:** ghcr.io/acme-retail/cart-worker:1.9.0\n**Workloads:** shop/Deployment/cart-worker/worker\n"
+        in (by_test[worker_test])
+    )

@@ -111,18 +111,45 @@ def test_passed_checks_become_findings_in_the_parser() -> None:
     assert failed.references == "https://avd.aquasec.com/misconfig/kubernetes/ksv014"
 
 
-def test_a_null_check_id_is_a_server_error() -> None:
-    with pytest.raises(ParserError):
-        trivy(trivy_cr({"checks": [{"checkID": None, "severity": "LOW"}]}, LABELS))
+@pytest.mark.parametrize("check_id", [None, "", "0", "missing"])
+def test_a_check_without_check_id_is_check_zero_without_references_or_vulnerability_id(check_id: Any) -> None:
+    """Upstream 4332b0b8 (PR #14359): the port raised on a null checkID and linked .../kubernetes/0 otherwise."""
+    check = {"title": "No id", "severity": "LOW"} | ({} if check_id == "missing" else {"checkID": check_id})
+    [finding] = trivy(trivy_cr({"checks": [check]}, LABELS))
+    assert finding.title == "0 - No id"
+    assert finding.references == ""
+    assert finding.vulnerability_ids == ()
+
+
+SECRET = {"ruleID": "aws-access-key-id", "title": "AWS Access Key", "category": "AWS", "severity": "CRITICAL",
+          "target": "/app/.env", "match": "AKIA****"}  # fmt: skip
 
 
 def test_secrets() -> None:
-    secret = {"ruleID": "aws-access-key-id", "title": "AWS Access Key", "category": "AWS", "severity": "CRITICAL",
-              "target": "/app/.env", "match": "AKIA****"}  # fmt: skip
-    [finding] = trivy(trivy_cr({"secrets": [secret]}, LABELS))
+    [finding] = trivy(trivy_cr({"secrets": [SECRET]}, LABELS))
     assert finding.title == "Secret detected in /app/.env - AWS Access Key"
-    assert (finding.severity, finding.file_path, finding.vulnerability_ids) == ("Critical", "/app/.env",
-                                                                                ("aws-access-key-id",))  # fmt: skip
+    assert (finding.severity, finding.file_path, finding.references) == ("Critical", "/app/.env", "aws-access-key-id")
+
+
+def test_a_secret_rule_id_ends_the_description_and_is_no_vulnerability_id() -> None:
+    """Upstream b6f1e724 (PR #11188); the port still made the ruleID a vulnerability id, which changed the hash."""
+    [finding] = trivy(trivy_cr({"secrets": [SECRET]}, LABELS))
+    assert finding.description == (
+        "AWS Access Key\n**Category:** AWS\n**Match:** AKIA****\n\n**container.name:** nginx"
+        "\n**resource.kind:** ReplicaSet\n**resource.name:** nginx-6d4cf56db6\n**resource.namespace:** shop"
+        "\n**ruleID:** aws-access-key-id"
+    )
+    assert finding.vulnerability_ids == ()
+    text = (
+        "Secret detected in /app/.env - AWS Access KeyCritical" + finding.description
+        + "shop/ReplicaSet/nginx-6d4cf56db6/nginx"
+    )  # fmt: skip
+    assert hash_code(TRIVY_OPERATOR, finding) == hashlib.sha256(text.casefold().encode()).hexdigest()
+
+
+def test_a_null_secret_rule_id_is_a_server_error() -> None:
+    with pytest.raises(ParserError, match="TypeError"):
+        trivy(trivy_cr({"secrets": [{**SECRET, "ruleID": None}]}, LABELS))
 
 
 def compliance(status: dict[str, Any], controls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -130,23 +157,34 @@ def compliance(status: dict[str, Any], controls: list[dict[str, Any]] | None = N
             "spec": {"compliance": {"controls": controls or []}}, "status": status}  # fmt: skip
 
 
-def test_compliance_detail_report_takes_failed_checks_with_the_result_severity() -> None:
+def test_compliance_detail_report_takes_failed_checks_with_the_check_severity() -> None:
+    """Upstream 4332b0b8 (PR #14359): the port took the result's severity whenever the check had one."""
     check = {"checkID": "AVD-KSV-0012", "severity": "LOW", "target": "shop/ReplicaSet/nginx-6d4cf56db6",
              "messages": ["m"], "remediation": "r"}  # fmt: skip
     detail = {"description": "NSA", "results": [{"id": "1.0", "severity": "HIGH", "checks": [
         {**check, "success": False}, {**check, "success": True}, {**check, "success": None}]}]}  # fmt: skip
     [finding] = trivy(compliance({"detailReport": detail}))
     assert finding.title == "1.0 AVD-KSV-0012 shop/ReplicaSet/nginx-6d4cf56db6"
-    assert finding.severity == "High"
+    assert finding.severity == "Low"
+    assert finding.mitigation == "r"
     assert finding.service is None
     assert finding.dynamic_finding and not finding.static_finding
 
 
-def test_compliance_empty_check_severity_is_a_server_error() -> None:
-    detail = {"description": "NSA", "results": [{"id": "1", "severity": "HIGH",
-              "checks": [{"checkID": "X", "success": False}]}]}  # fmt: skip
-    with pytest.raises(ParserError, match="KeyError"):
-        trivy(compliance({"detailReport": detail}))
+def test_compliance_empty_check_severity_falls_back_to_the_result_severity() -> None:
+    """The port raised KeyError('') here, as upstream did before 4332b0b8."""
+    checks = [{"checkID": "X", "success": False}, {"checkID": "Y", "severity": "", "success": False}]
+    detail = {"description": "NSA", "results": [{"id": "1", "severity": "HIGH", "checks": checks}]}
+    assert [finding.severity for finding in trivy(compliance({"detailReport": detail}))] == ["High", "High"]
+
+
+def test_compliance_check_ids_are_made_uniform() -> None:
+    """compliance_handler.py passes the checkID through UniformTrivyVulnID (b6f1e724); the port kept it raw."""
+    checks = [{"checkID": "KSV012", "success": False}, {"checkID": "CVE-2024-1", "success": False}]
+    detail = {"description": "NSA", "results": [{"id": "1", "severity": "HIGH", "checks": checks}]}
+    findings = trivy(compliance({"detailReport": detail}))
+    assert [finding.vulnerability_ids for finding in findings] == [("AVD-KSV-0012",), ("CVE-2024-1",)]
+    assert findings[0].title == "1 KSV012 "
 
 
 def test_cluster_compliance_needs_a_positive_fail_count() -> None:
@@ -180,6 +218,19 @@ def test_grype_fields_and_repeats_merged_by_title() -> None:
     assert finding.mitigation == "Upgrade to version: 2.36-9+deb12u3"
     assert finding.file_path == "/var/lib/dpkg/status"
     assert finding.service is None
+
+
+def test_grype_merges_repeats_by_id_name_and_version_not_by_title() -> None:
+    """Upstream dcc9a25d (PR #14592) keys repeats on `id|name|version`; the port keyed on the title, which is equal
+    for `a:b` version `c` and `a` version `b:c`, and so dropped a finding."""
+    first, second = grype_match(), grype_match()
+    first["artifact"] |= {"name": "a:b", "version": "c"}
+    second["artifact"] |= {"name": "a", "version": "b:c"}
+    findings = grype([first, second])
+    assert [(f.title, f.component_name, f.component_version) for f in findings] == [
+        ("CVE-2023-4911 in a:b:c", "a:b", "c"),
+        ("CVE-2023-4911 in a:b:c", "a", "b:c"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -233,6 +284,14 @@ def test_kubescape_fields() -> None:
     assert finding.references == "https://hub.armosec.io/docs/c-0009"
 
 
+def test_kubescape_resource_without_object_is_read() -> None:
+    """Upstream 9c035039 (PR #11542) no longer dumps `resource["object"]`; the port answered a KeyError (500)."""
+    document = kubescape_report([{"name": "r", "status": "failed"}], {"status": "failed"})
+    del document["resources"][0]["object"]
+    [finding] = kubescape(document)
+    assert finding.title == "Resource limits - Deployment nginx"
+
+
 def test_kubescape_one_finding_per_non_passed_rule() -> None:
     rules = [{"name": "a", "status": "failed"}, {"name": "b", "status": "skipped"}, {"name": "c", "status": "passed"}]
     assert len(kubescape(kubescape_report(rules, {"status": "failed"}))) == 2
@@ -283,6 +342,16 @@ def test_hash_code_vulnerability_ids_are_deduplicated_and_sorted() -> None:
     one = dataclasses.replace(finding, vulnerability_ids=("B", "A", "B"))
     other = dataclasses.replace(finding, vulnerability_ids=("A", "B"))
     assert hash_code(TRIVY_OPERATOR, one) == hash_code(TRIVY_OPERATOR, other)
+
+
+def test_hash_code_takes_vulnerability_ids_as_text() -> None:
+    """`get_vulnerability_ids` applies str() to each id: a control check without an id hashes as "None"."""
+    controls = [{"id": "2", "description": "d", "checks": [{"id": "AVD-KSV-0008"}, {}]}]
+    summary = {"controlCheck": [{"id": "2", "name": "Host", "severity": "HIGH", "totalFail": 1}]}
+    [finding] = trivy(compliance({"summary": {"failCount": 1}, "summaryReport": summary}, controls))
+    assert finding.vulnerability_ids == ("AVD-KSV-0008", None)
+    text = "TrivyClusterCompliance 2 totalFail: 1" + "High" + "AVD-KSV-0008None" + finding.description
+    assert hash_code(TRIVY_OPERATOR, finding) == hashlib.sha256(text.casefold().encode().strip()).hexdigest()
 
 
 def test_grype_and_kubescape_hash_fields() -> None:

@@ -264,10 +264,10 @@ def test_dojo_sync_sends_a_run_and_reports_the_counts(tmp_path: Path, dojo: Dojo
     result = CliRunner().invoke(app, ["dojo", "sync", str(tmp_path / "runs"), "--log-format", "json"], env=env)
     assert result.exit_code == 0, result.stderr
     finished = [json.loads(line) for line in result.stderr.splitlines() if '"dojo_finished"' in line]
-    assert finished and finished[0]["reimported"] == 30 and finished[0]["failed"] == 0
+    assert finished and finished[0]["reimported"] == 38 and finished[0]["failed"] == 0
     again = CliRunner().invoke(app, ["dojo", "sync", str(tmp_path / "runs"), "--log-format", "json"], env=env)
     summary = next(json.loads(line) for line in again.stderr.splitlines() if '"dojo_finished"' in line)
-    assert summary["reimported"] == 0 and summary["unchanged"] == 30 and summary["calls"] == 0
+    assert summary["reimported"] == 0 and summary["unchanged"] == 38 and summary["calls"] == 0
 
 
 def test_a_rejected_api_key_is_one_clear_line(tmp_path: Path, dojo: DojoStandin) -> None:

@@ -27,6 +27,10 @@ KUBESCAPE_NAME_LABEL = KUBESCAPE_PREFIX + "workload-name"
 KUBESCAPE_CONTAINER_LABEL = KUBESCAPE_PREFIX + "workload-container-name"
 KUBESCAPE_IMAGE_TAG_ANNOTATION = KUBESCAPE_PREFIX + "image-tag"
 
+WORKLOADS_ANNOTATION = "report-exporter.io/workloads"
+"""Set by the DefectDojo planner on its scratch copy of an image manifest: the workloads of one namespace that run
+the image, for the findings' description. Never written to the archive."""
+
 IMAGE_KIND = "Image"
 """The kind of an image-level VulnerabilityManifest's identity: an image, shared by the workloads that run it."""
 

@@ -5,7 +5,9 @@ reads: `matches[]`, each with `vulnerability` (id, severity, urls, fix.versions,
 `matchDetails` and `artifact` (name, version, purl, locations). The parser indexes several of these without a
 default (`item["vulnerability"]["id"]`, `item["matchDetails"]`, `item["artifact"]`, `cvss[i]["vector"]`) and calls
 `artifact["version"].replace(...)`, so a payload missing any of them is an HTTP 500 for the whole import; such
-gaps are filled here. Its severity is `value.title()` with Unknown and Negligible as Info, and DefectDojo's importer
+gaps are filled here. The parser merges matches by `id|name|version`, so one document per image keeps the same
+package of two images two findings (exporter/dojo/spool.py); each match's description names its image and the
+workloads running it. Its severity is `value.title()` with Unknown and Negligible as Info, and DefectDojo's importer
 then rejects anything but Critical/High/Medium/Low/Info (400): severities are normalised to Grype's six words.
 """
 
@@ -17,7 +19,7 @@ from typing import Any
 import orjson
 
 from exporter import catalog
-from exporter.dojo import Workload, workload_of
+from exporter.dojo import WORKLOADS_ANNOTATION, Workload, workload_of
 
 SCAN_TYPE = str(catalog.ANCHORE_GRYPE.scan_type)
 SEVERITIES = ("Critical", "High", "Medium", "Low", "Negligible", "Unknown")
@@ -52,8 +54,22 @@ def grype_document(manifest: Mapping[str, Any], *, max_bytes: int = MAX_DOCUMENT
     matches = [_match(item) for item in _list(payload.get("matches")) if isinstance(item, Mapping)]
     if not matches:
         return None
+    if where := _where_it_runs(manifest):
+        for match in matches:
+            text = _text(match["vulnerability"].get("description"))
+            match["vulnerability"]["description"] = f"{text}\n\n{where}" if text else where
     document = orjson.dumps({**payload, "matches": matches})
     return document if len(document) <= max_bytes else None
+
+
+def _where_it_runs(manifest: Mapping[str, Any]) -> str:
+    """`**Image:** … **Workloads:** …` for a manifest the planner placed in one namespace's image test: the finding's
+    description names what to fix, where (the description does not count for the finding's hash_code)."""
+    annotations = _mapping(_mapping(manifest.get("metadata")).get("annotations"))
+    workloads = annotations.get(WORKLOADS_ANNOTATION)
+    if not isinstance(workloads, str):
+        return ""
+    return f"**Image:** {workload_of(manifest).name}\n**Workloads:** {workloads or '-'}"
 
 
 def image_manifest_workloads(summaries: Iterable[Mapping[str, Any]]) -> dict[str, tuple[Workload, ...]]:

@@ -34,6 +34,15 @@ SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN")
 SEVERITY_ALIASES = {"MODERATE": "MEDIUM", "IMPORTANT": "HIGH", "SEVERE": "HIGH"}
 
 _SUMMARY_STRINGS = ("id", "name")
+# The entry fields each handler builds a finding's hashed fields (title, severity, ids, description) from.
+_HASHED_ENTRY_FIELDS = {
+    "vulnerabilities": ("vulnerabilityID", "resource", "installedVersion", "severity", "title", "fixedVersion"),
+    "checks": ("checkID", "title", "severity", "description"),
+    "secrets": ("target", "title", "severity", "category", "match", "ruleID"),
+}
+_SUMMARY_FIELDS = ("id", "name", "severity", "totalFail")
+_POD_NAME = re.compile(r"(?P<replicaset>.+-[a-z0-9]{8,10})-[a-z0-9]{5}")
+_OWNED_KIND = re.compile(r"\b(ReplicaSet|replicaset|Pod|pod)\b")
 _CHECK_STRINGS = ("checkID", "title", "description", "remediation", "category")
 _COMPLIANCE_CHECK_STRINGS = ("category", "checkID", "description", "remediation", "target", "title")
 _COMPLIANCE_RESULT_STRINGS = ("description", "id", "name")
@@ -47,13 +56,75 @@ def trivy_severity(value: Any) -> str:
     return SEVERITY_ALIASES.get(text, "UNKNOWN")
 
 
-def trivy_operator_document(objects: Iterable[Mapping[str, Any]]) -> bytes:
+def trivy_operator_document(
+    objects: Iterable[Mapping[str, Any]], *, fixed_version_in_references: bool = False
+) -> bytes:
     """A JSON array of the CRs, each reduced to what the parser reads and made safe for it; never a List.
 
     Items of a `kind: List` given as one object are taken one by one. Raises ValueError for an object that is not
     imported as a Trivy Operator Scan (an SBOM, a kubescape object), since sending it would silently import nothing.
+    `fixed_version_in_references`: see `move_fixed_version`.
     """
-    return orjson.dumps([convert_report(obj) for obj in _flatten(objects)])
+    reports = distinct_findings([convert_report(obj) for obj in _flatten(objects)])
+    return orjson.dumps([move_fixed_version(report) for report in reports] if fixed_version_in_references else reports)
+
+
+def move_fixed_version(report: dict[str, Any]) -> dict[str, Any]:
+    """A vulnerability's fixed version moved from where the parser hashes it to where it does not.
+
+    The parser writes `fixedVersion` into the finding's description, which is part of its hash_code: when a fix is
+    published upstream, the finding is closed and a new one opened, and its triage is lost. Moved into
+    `primaryLink`, it reaches the finding's references, which do not count; the description then says no fixed
+    version and DefectDojo's `fix_available` is false, which is the price (`dojo.trivy_fixed_version`).
+    """
+    for vulnerability in (report.get("report") or {}).get("vulnerabilities") or []:
+        fixed = _text(vulnerability.get("fixedVersion"))
+        if fixed:
+            link = _text(vulnerability.get("primaryLink"))
+            vulnerability["primaryLink"] = (
+                f"{link}\n\n**Fixed version:** {fixed}" if link else f"**Fixed version:** {fixed}"
+            )
+            vulnerability["fixedVersion"] = ""
+    return report
+
+
+def distinct_findings(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The converted CRs with every entry that would repeat another finding's hash_code left out.
+
+    DefectDojo's reimport matches incoming findings to a test's findings by hash_code (for this scan type: title,
+    severity, vulnerability ids and description, `HASHCODE_FIELDS_PER_SCANNER`); two findings of one test with one
+    hash_code collapse into one at the next reimport and the other is closed although nothing changed (DefectDojo
+    issue #9290). The parser builds those fields from the entry and its CR's `trivy-operator.*` labels, so two
+    entries equal in all of them are one finding twice: the same package version found at two paths of one
+    container, the same compliance check listed twice for one target. The first is kept.
+    """
+    seen: set[tuple[Any, ...]] = set()
+
+    def first(key: tuple[Any, ...]) -> bool:
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
+
+    for report in reports:
+        identity = tuple(sorted(report["metadata"].get("labels", {}).items()))
+        body = report.get("report")
+        if isinstance(body, dict):
+            for field, fields in _HASHED_ENTRY_FIELDS.items():
+                if field in body:
+                    body[field] = [e for e in body[field] if first((field, identity, *(_key(e, k) for k in fields)))]
+        detail = report.get("status", {}).get("detailReport")
+        if isinstance(detail, dict):
+            for result in detail["results"]:
+                head = tuple(_key(result, k) for k in ("id", "name", "description", "severity"))
+                head += (detail["description"],)
+                result["checks"] = [c for c in result["checks"] if first(("detail", *head, *_compliance_key(c)))]
+        summary = report.get("status", {}).get("summaryReport")
+        if isinstance(summary, dict):
+            summary["controlCheck"] = [
+                c for c in summary["controlCheck"] if first(("summary", *(_key(c, k) for k in _SUMMARY_FIELDS)))
+            ]
+    return reports
 
 
 def convert_report(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -127,6 +198,9 @@ def _report(report: Mapping[str, Any], rename: tuple[str, str] | None) -> dict[s
 def _check(check: Mapping[str, Any], rename: tuple[str, str] | None) -> dict[str, Any]:
     """A failed check: the handler concatenates its strings and lower-cases its ID, so none may be null."""
     out = _with_strings(check, _CHECK_STRINGS)
+    for key in ("title", "description"):
+        if key in out:
+            out[key] = _rollout_text(out[key], rename)
     out["severity"] = trivy_severity(check.get("severity"))
     out["success"] = False
     out["messages"] = [_rollout_text(_text(message), rename) for message in _list(check.get("messages"))]
@@ -199,26 +273,48 @@ def _compliance_check(check: Mapping[str, Any], result_severity: str) -> dict[st
     rename = None
     if "target" in out:
         out["target"], rename = _rollout_target(out["target"])
+    for key in ("description", "title", "remediation"):
+        if key in out:
+            out[key] = _rollout_text(out[key], rename)
     out["messages"] = [_rollout_text(_text(message), rename) for message in _list(check.get("messages"))]
     return out
 
 
+def _key(entry: Mapping[str, Any], field: str) -> str:
+    return orjson.dumps(entry.get(field)).decode()
+
+
+def _compliance_key(check: Mapping[str, Any]) -> tuple[str, ...]:
+    fields = ("category", "checkID", "description", "messages", "target", "title", "severity")
+    return tuple(_key(check, field) for field in fields)
+
+
 def _rollout_target(target: str) -> tuple[str, tuple[str, str] | None]:
-    """`shop/ReplicaSet/nginx-6d4cf56db6` as `shop/Deployment/nginx`, and the names it replaced."""
+    """`shop/ReplicaSet/nginx-6d4cf56db6` (or its Pod `nginx-6d4cf56db6-x2k9p`) as `shop/Deployment/nginx`, and the
+    name it replaced: a Pod's name changes with every restart, its ReplicaSet's with every rollout."""
     parts = target.split("/")
-    if len(parts) >= 2 and parts[-2] == "ReplicaSet":
-        deployment = rollout_deployment(parts[-1])
+    if len(parts) >= 2 and parts[-2] in ("ReplicaSet", "Pod"):
+        name = parts[-1]
+        replicaset = name if parts[-2] == "ReplicaSet" else _pod_replicaset(name)
+        deployment = rollout_deployment(replicaset) if replicaset else None
         if deployment:
-            return "/".join([*parts[:-2], "Deployment", deployment]), (parts[-1], deployment)
+            return "/".join([*parts[:-2], "Deployment", deployment]), (name, deployment)
     return target, None
 
 
+def _pod_replicaset(pod: str) -> str:
+    """The ReplicaSet a Pod's generated name comes from (`<replicaset>-<5 characters>`), or ""."""
+    match = _POD_NAME.fullmatch(pod)
+    return match.group("replicaset") if match else ""
+
+
 def _rollout_text(text: str, rename: tuple[str, str] | None) -> str:
-    """A message about a ReplicaSet told of its Deployment: `ReplicaSet 'nginx-6d4cf56db6'` → `Deployment 'nginx'`."""
+    """A message about a ReplicaSet or Pod told of its Deployment: `ReplicaSet 'nginx-6d4cf56db6'` →
+    `Deployment 'nginx'`."""
     if rename is None or not rename[0] or rename[0] not in text:
         return text
     text = text.replace(rename[0], rename[1])
-    return re.sub(r"\breplicaset\b", "deployment", re.sub(r"\bReplicaSet\b", "Deployment", text))
+    return _OWNED_KIND.sub(lambda found: "deployment" if found.group(0).islower() else "Deployment", text)
 
 
 def _with_strings(entry: Mapping[str, Any], keys: Iterable[str], *, always: Iterable[str] = ()) -> dict[str, Any]:

@@ -44,3 +44,35 @@ def merge_grype(documents: Sequence[bytes]) -> bytes:
             merged["descriptor"] = document["descriptor"]
         merged["matches"].extend(document.get("matches") or [])
     return orjson.dumps(merged)
+
+
+def finding_content(scan_type: str, document: bytes) -> bytes:
+    """The part of a document DefectDojo turns into findings, for the fingerprint that decides whether a test is
+    sent again; the whole document is what is sent.
+
+    Left out: Grype's `descriptor` (the vulnerability database's build time changes daily) and `source`, and its
+    EPSS and risk figures, which move daily too; a trivy CR's own name, which carries the ReplicaSet of the day
+    while its findings are named after the Deployment. Without this, a Kubescape test would be re-sent whenever
+    the vulnerability database updates.
+    """
+    if scan_type == GRYPE:
+        matches = orjson.loads(document).get("matches") or []
+        return orjson.dumps([_without_volatile(match) for match in matches], option=orjson.OPT_SORT_KEYS)
+    if scan_type == TRIVY:
+        reports = orjson.loads(document)
+        for report in reports:
+            report.get("metadata", {}).pop("name", None)
+        return orjson.dumps(reports, option=orjson.OPT_SORT_KEYS)
+    return document
+
+
+def _without_volatile(match: dict[str, Any]) -> dict[str, Any]:
+    vulnerability = {k: v for k, v in (match.get("vulnerability") or {}).items() if k not in _VOLATILE}
+    related = [
+        {k: v for k, v in entry.items() if k not in _VOLATILE} if isinstance(entry, dict) else entry
+        for entry in match.get("relatedVulnerabilities") or []
+    ]
+    return {**match, "vulnerability": vulnerability, "relatedVulnerabilities": related}
+
+
+_VOLATILE = frozenset({"epss", "risk"})

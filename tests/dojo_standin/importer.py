@@ -9,6 +9,15 @@ is created *before* the report is parsed, so a parser failure leaves an empty te
 Parsing is not done here: a parser object (``tests.dojo_parsers`` or a test's fake) supplies ``parse``,
 ``hash_code`` and ``dedupe_key``; the stand-in stores both keys and matches on ``dedupe_key``, which stands for
 whatever ``DEDUPLICATION_ALGORITHM_PER_PARSER`` picks for the scan type (hash_code or unique_id_from_tool).
+
+Which existing finding a reimported one matches (DefectDojo 7cfa159a, ``dojo/importers/default_reimporter.py``
+``_process_findings_internal`` lines 336-367 and 416, ``match_finding_to_candidate_reimport`` line 693,
+``add_new_finding_to_candidates``; ``dojo/finding/deduplication.py`` ``find_candidates_for_deduplication_hash``
+line 392 and ``deduplication_ordering_key`` line 548):
+the report's findings are handled in ``deduplication_ordering_key`` order (since 78738cd9, PR #15222); each takes
+the lowest-id finding of the test with its key, whatever that finding's status (a mitigated one is reactivated),
+and a finding the reimport creates is a candidate for the findings after it. Every other finding with that key is
+left unmatched, so close_old_findings closes it (DefectDojo issue #9290).
 """
 
 from __future__ import annotations
@@ -157,7 +166,9 @@ def _run_import(
 
 
 def _reimport_into(store: Store, parser: ParserModule, request: ScanRequest, test: Test) -> _Outcome:
-    parsed_findings = _parse(parser, request)
+    parsed_findings = sorted(
+        _parse(parser, request), key=lambda parsed: deduplication_ordering_key(parsed.finding, parsed.hash_code)
+    )
     # _process_findings_internal: only findings with the same service (or none, when none is sent) may be closed.
     in_test = sorted(store.findings_of_test(test.id), key=lambda finding: finding.id)
     originals = [f for f in in_test if (f.service == request.service if request.service is not None else not f.service)]
@@ -166,7 +177,7 @@ def _reimport_into(store: Store, parser: ParserModule, request: ScanRequest, tes
         candidates.setdefault(existing.dedupe_key, []).append(existing)
     outcome, unchanged = _Outcome(), []
     for parsed in parsed_findings:
-        matches = candidates.get(parsed.dedupe_key)
+        matches = candidates.get(parsed.dedupe_key)  # ascending ids: match_finding_to_candidate_reimport sorts by id
         if not matches:
             finding = _new_finding(store, test, parsed, request)
             store.findings[finding.id] = finding
@@ -198,6 +209,23 @@ def _reimport_into(store: Store, parser: ParserModule, request: ScanRequest, tes
                 outcome.closed.append(finding)
     _update_test(test, request)
     return outcome
+
+
+def deduplication_ordering_key(finding: Any, hash_code: str | None) -> tuple[str, str, str, int, str, int]:
+    """``deduplication_ordering_key`` of an unsaved finding (no id yet, so the last element is always 0).
+
+    Intra-report duplicates then resolve the same way whatever order the scanner wrote them in: the first in this
+    order is created (or matched), the later ones match it. Python's sort is stable, as upstream relies on.
+    """
+    line = getattr(finding, "line", None)
+    return (
+        hash_code or "",
+        getattr(finding, "unique_id_from_tool", None) or "",
+        getattr(finding, "file_path", None) or "",
+        line if line is not None else -1,
+        finding.title or "",
+        0,
+    )
 
 
 def _close_old_findings_on_import(store: Store, request: ScanRequest, test: Test) -> None:

@@ -1,8 +1,12 @@
 """Reports read from files instead of a cluster: the embedded default, air-gapped sites and tests.
 
 Accepts a file or a directory (walked recursively, in name order) of YAML (one or many documents) and JSON, each
-document a single object or a `kubectl get -o json` list. Objects of kinds outside the catalog are ignored and
-counted; a file that cannot be parsed is reported and the rest still read.
+document a single object, a `kubectl get -o json` list or a bare array of objects (`jq .items`). Objects of kinds
+outside the catalog are ignored and counted; a file that cannot be parsed is reported and the rest still read.
+
+Input files may come from anywhere, so each costs a bounded amount: a document whose YAML aliases expand past
+`MAX_NODES` values (a "billion laughs"), or that nests deeper than `MAX_DEPTH`, is refused as unreadable, like a
+scalar where an object was expected. Nothing a report holds comes near either bound.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from exporter import catalog
 from exporter.catalog import ReportKind
 
 SUFFIXES = (".yaml", ".yml", ".json")
+MAX_DEPTH = 100  # levels of nesting; reports use about 10, and orjson writes at most 255
+MAX_NODES = 5_000_000  # values of one document once YAML aliases are expanded; the largest report has ~100,000
 
 try:  # libyaml's loader is several times faster; PyYAML wheels ship it
     _LOADER: Any = yaml.CSafeLoader
@@ -48,10 +54,18 @@ def iter_report_objects(path: Path, scan: FileScan) -> Iterator[tuple[ReportKind
     for file in input_files(path):
         try:
             documents = list(_documents(file))
+            for document in documents:
+                _check_size(document)
         except (OSError, ValueError, yaml.YAMLError) as exc:
             scan.unreadable.append(f"{file}: {_one_line(str(exc))[:300]}")
             continue
+        except RecursionError:
+            scan.unreadable.append(f"{file}: nested too deeply to parse (more than {MAX_DEPTH} levels)")
+            continue
         for document in documents:
+            if not isinstance(document, Mapping | list):
+                scan.unreadable.append(f"{file}: a document is a {type(document).__name__}, not an object or a list")
+                continue
             for obj in _objects(document):
                 kind = _catalog_kind(obj)
                 if kind is None:
@@ -69,8 +83,41 @@ def _documents(file: Path) -> Iterator[Any]:
     yield from (document for document in yaml.load_all(text, Loader=_LOADER) if document is not None)
 
 
+def _check_size(document: Any) -> None:
+    """ValueError when a document nests deeper than MAX_DEPTH or holds more than MAX_NODES values once its YAML
+    aliases are expanded. Each distinct container is visited once (sizes of shared ones are remembered), so a
+    crafted file costs what it takes to parse, not what it would expand to."""
+    sizes: dict[int, tuple[int, int]] = {}  # id of a container -> (values below it, expanded; its height)
+    open_: set[int] = set()  # containers whose children are being walked: meeting one again is a cycle
+    stack: list[tuple[Any, bool]] = [(document, False)]
+    while stack:
+        value, children_done = stack.pop()
+        if not isinstance(value, Mapping | list) or (not children_done and id(value) in sizes):
+            continue
+        children = list(value.values() if isinstance(value, Mapping) else value)
+        if not children_done:
+            if id(value) in open_:
+                raise ValueError("a YAML alias refers to itself: the document is infinite")
+            open_.add(id(value))
+            stack.append((value, True))
+            stack.extend((child, False) for child in children)
+            continue
+        below = [sizes.get(id(child), (1, 0)) for child in children]
+        size, height = 1 + sum(count for count, _ in below), 1 + max((h for _, h in below), default=0)
+        if size > MAX_NODES:
+            raise ValueError(f"more than {MAX_NODES} values once YAML aliases are expanded (a 'billion laughs'?)")
+        if height > MAX_DEPTH:
+            raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
+        sizes[id(value)] = (size, height)
+        open_.discard(id(value))
+
+
 def _objects(document: Any) -> Iterator[Any]:
-    """A single object, or the items of a list; items of a typed list (`FooList`) inherit its kind."""
+    """A single object, or the items of a list (a bare array too); items of a typed list (`FooList`) inherit its
+    kind."""
+    if isinstance(document, list):
+        yield from document
+        return
     if not isinstance(document, Mapping):
         yield document
         return

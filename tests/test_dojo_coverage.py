@@ -227,3 +227,11 @@ def test_two_images_with_one_vulnerable_package_stay_two_findings_naming_image_a
         "**Image:** ghcr.io/acme-retail/cart-worker:1.9.0\n**Workloads:** shop/Deployment/cart-worker/worker\n"
         in (by_test[worker_test])
     )
+
+
+def test_an_integer_beyond_64_bits_reaches_dojo_like_any_other(nights: Nights) -> None:
+    huge = vulnerable("shop", "web-6d4cf56db6", "CVE-2024-0004")
+    huge["report"]["vulnerabilities"][0]["score"] = 123456789012345678901234567890
+    result = nights.sync([huge])
+    assert result.failed == [] and len(result.reimported) == 1
+    assert [f["title"].split(" ")[0] for f in nights.dojo.findings(active=True)] == ["CVE-2024-0004"]

@@ -20,6 +20,7 @@ from exporter import catalog
 from exporter.catalog import ReportKind
 from exporter.dojo import WORKLOADS_ANNOTATION, Workload, convert
 from exporter.dojo.coverage import CLUSTER_SCOPE, Family, family_of
+from exporter.rundir.writer import json_line
 
 KUBESCAPE_CONTEXT_LABEL = "kubescape.io/context"
 
@@ -58,7 +59,7 @@ class Spool:
                 self.paths[key] = self.scratch / f"{len(self.paths):05d}.jsonl"
                 self._handles[key] = open(self.paths[key], "wb")  # noqa: SIM115 - closed in close()
             placed = _with_workloads(obj, self.images, scope) if subject else obj
-            self._handles[key].write(orjson.dumps(placed, option=orjson.OPT_APPEND_NEWLINE))
+            self._handles[key].write(json_line(placed))  # takes integers beyond 64 bit, which orjson refuses
 
     def close(self) -> None:
         for handle in self._handles.values():

@@ -124,6 +124,9 @@ class DojoSettings(_Section):
     ca_bundle: Path | None = None
     verify_tls: bool = True
     timeout: float = Field(default=300.0, gt=0, description="seconds per request; imports of large files are slow")
+    connect_timeout: float = Field(
+        default=10.0, gt=0, description="seconds to open a connection: a DefectDojo that drops packets fails fast"
+    )
     retries: int = Field(default=5, ge=0, le=20)
     backoff_factor: float = Field(default=1.0, ge=0)
     concurrency: int = Field(default=2, ge=1, le=16)
@@ -133,8 +136,24 @@ class DojoSettings(_Section):
     test: str = "{family} {scope}"
     auto_create_context: bool = True
     minimum_severity: str = Field(default="Info", pattern=r"^(Info|Low|Medium|High|Critical)$")
+    trivy_fixed_version: str = Field(
+        default="description",
+        pattern=r"^(description|references)$",
+        description="where a Trivy vulnerability's fixed version goes: the parser's hashed description (upstream), "
+        "or the references, so a fix published upstream does not re-create the finding",
+    )
     max_document_bytes: int = Field(
         default=90 * 1024 * 1024, ge=1024, description="below DefectDojo's default upload limit of 100 MB"
+    )
+    max_close_share: float = Field(
+        default=0.5, ge=0, le=1, description="hold a test whose reimport would close more than this share of it"
+    )
+    mass_close_min: int = Field(
+        default=5, ge=1, description="closing fewer findings than this is never held (1 of 1 fixed goes through)"
+    )
+    allow_mass_close: bool = Field(default=False, description="send tests the mass-close valve would hold")
+    max_connection_failures: int = Field(
+        default=3, ge=1, le=100, description="consecutive failed calls (after retries) that end the night's sync"
     )
 
     @field_validator("product", "engagement", "test", "product_type")
@@ -194,6 +213,11 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "DD_API_KEY": ("dojo.api_key", str),
     "REPORT_EXPORTER_DD_API_KEY_FILE": ("dojo.api_key_file", str),
     "REPORT_EXPORTER_DD_CA_BUNDLE": ("dojo.ca_bundle", str),
+    "REPORT_EXPORTER_DD_TRIVY_FIXED_VERSION": ("dojo.trivy_fixed_version", str),
+    "REPORT_EXPORTER_DD_MAX_CLOSE_SHARE": ("dojo.max_close_share", str),
+    "REPORT_EXPORTER_DD_MASS_CLOSE_MIN": ("dojo.mass_close_min", str),
+    "REPORT_EXPORTER_DD_ALLOW_MASS_CLOSE": ("dojo.allow_mass_close", str),
+    "REPORT_EXPORTER_DD_MAX_CONNECTION_FAILURES": ("dojo.max_connection_failures", str),
 }
 
 

@@ -165,7 +165,7 @@ def run(
 
 
 def sync_dojo(settings: Settings, reporter: Reporter, run_dir: Path, *, store: Store | None) -> Outcome:
-    """One run into DefectDojo: complete, or partial when a family was held back or a test refused."""
+    """One run into DefectDojo: complete, or partial when a family or a mass close was held or a test not sent."""
     from exporter.dojo.client import DojoClient, resolve_api_key  # noqa: PLC0415 - requests loads on use
     from exporter.dojo.sync import sync_run  # noqa: PLC0415
 
@@ -176,8 +176,9 @@ def sync_dojo(settings: Settings, reporter: Reporter, run_dir: Path, *, store: S
         client.close()
     reporter.info(_dojo_summary(result), event="dojo_finished", calls=result.calls, reimported=len(result.reimported),
                   unchanged=len(result.unchanged), emptied=len(result.emptied), held=len(result.held),
+                  valve_held=len(result.valve_held), missing=len(result.missing),
                   failed=len(result.failed))  # fmt: skip
-    return Outcome.PARTIAL if result.failed or result.held else Outcome.COMPLETE
+    return Outcome.PARTIAL if result.failed or result.held or result.valve_held else Outcome.COMPLETE
 
 
 def _archived_data(reporter: Reporter, result: UploadResult) -> Outcome:
@@ -195,12 +196,19 @@ def _archived_data(reporter: Reporter, result: UploadResult) -> Outcome:
 
 
 def _to_dojo(settings: Settings, reporter: Reporter, run_dir: Path, store: Store) -> Outcome:
-    """The newest run into DefectDojo; its failure is reported and leaves the verified archive standing."""
+    """The newest run into DefectDojo; its failure is reported and leaves the verified archive standing.
+
+    Any failure, not only the expected ones: retention runs after this, and a DefectDojo answer no one foresaw
+    must not keep the archive from being pruned night after night.
+    """
     try:
         return sync_dojo(settings, reporter, run_dir, store=store)
     except ExporterError as exc:
         reporter.error(f"DefectDojo import failed, the run is archived: {exc}", event="dojo_failed")
-        return Outcome.PARTIAL
+    except Exception as exc:  # reported with its type; the night goes on to retention
+        reporter.error(f"DefectDojo import failed unexpectedly, the run is archived: {type(exc).__name__}: {exc}",
+                       event="dojo_failed")  # fmt: skip
+    return Outcome.PARTIAL
 
 
 def _retention(settings: Settings, reporter: Reporter, store: Store, uploaded: tuple[UploadResult, ...]) -> Outcome:
@@ -218,8 +226,10 @@ def _retention(settings: Settings, reporter: Reporter, store: Store, uploaded: t
 
 
 def _dojo_summary(result: SyncResult) -> str:
+    missing = f", {len(result.missing)} found gone from DefectDojo" if result.missing else ""
     return (
-        f"DefectDojo: {len(result.reimported)} tests reimported, {len(result.unchanged)} unchanged (skipped), "
-        f"{len(result.emptied)} emptied scopes closed, {len(result.held)} families held back, "
-        f"{len(result.failed)} failed; {result.calls} API calls"
+        f"DefectDojo: {len(result.reimported)} tests reimported{missing}, {len(result.unchanged)} unchanged "
+        f"(skipped), {len(result.emptied)} emptied scopes closed, {len(result.held)} families held back, "
+        f"{len(result.valve_held)} tests held by the mass-close valve, {len(result.failed)} failed; "
+        f"{result.calls} API calls"
     )

@@ -76,3 +76,20 @@ def test_a_published_fix_keeps_the_finding_when_the_fixed_version_goes_to_the_re
 def test_an_empty_document_keeps_its_fingerprint_content() -> None:
     empty = documents.empty_document(ANCHORE_GRYPE)
     assert documents.finding_content(ANCHORE_GRYPE, empty) == b"[]"
+
+
+def test_the_fixed_version_setting_reaches_the_documents_sent(tmp_path: Any) -> None:
+    import io
+
+    from exporter.config import load_settings
+    from exporter.dojo.plan import build_plan
+    from exporter.getter import get_from_files
+    from exporter.progress import JsonReporter
+
+    settings = load_settings(environ={"REPORT_EXPORTER_DD_TRIVY_FIXED_VERSION": "references"}, flags={})
+    run = get_from_files(settings, sample_cluster_dir(), tmp_path / "runs", JsonReporter(io.StringIO()))
+    plan = build_plan(run.run_dir, run.manifest, settings.dojo, tmp_path)
+    shop = next(test for test in plan.tests() if str(test.key) == "trivy-operator/vulnerability/shop")
+    vulnerabilities = [v for report in orjson.loads(shop.document) for v in report["report"]["vulnerabilities"]]
+    assert vulnerabilities and all(v["fixedVersion"] == "" for v in vulnerabilities)
+    assert any("**Fixed version:** " in v["primaryLink"] for v in vulnerabilities)

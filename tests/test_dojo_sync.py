@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -105,10 +106,12 @@ def test_first_run_imports_every_finding_into_its_namespace_test(harness: Harnes
 def test_an_unchanged_rerun_makes_no_import_call(harness: Harness) -> None:
     objects = [report("shop", "web-6d4cf56db6", CVE1, CVE2)]
     harness.sync(objects)
-    before = harness.reimports()
+    harness.dojo.clear_requests()
     result = harness.sync(objects)
-    assert harness.reimports() == before and result.reimported == [] and result.unchanged
-    assert result.calls == 0
+    assert harness.reimports() == 0 and result.reimported == [] and result.unchanged
+    assert result.calls == 1, "one list call for the one engagement, to see that the test still exists"
+    [listed] = harness.dojo.requests
+    assert (listed.method, listed.path, listed.query["engagement"]) == ("GET", "/api/v2/tests/", "1")
 
 
 def test_a_fixed_finding_is_closed_and_reactivated_when_it_comes_back(harness: Harness) -> None:
@@ -151,7 +154,7 @@ def test_a_kind_that_completed_empty_closes_its_findings(harness: Harness) -> No
     assert len(harness.dojo.findings(active=True)) == 1
     assert len(harness.dojo.findings(active=False)) == 2
     again = harness.sync([report("payments", "api-7c9d8f6b5d", CVE1)])
-    assert again.emptied == [] and again.calls == 0, "an emptied scope is closed once, not every night"
+    assert again.emptied == [] and again.calls == 1, "an emptied scope is closed once, not every night"
 
 
 def test_an_analysts_false_positive_survives_the_nightly_reimport(harness: Harness) -> None:
@@ -193,24 +196,35 @@ def test_a_document_over_the_limit_is_split_into_stable_parts(harness: Harness) 
     assert all("(part " in t["title"] for t in harness.dojo.tests())
     assert len(harness.dojo.findings(active=True)) == 12
     rerun = harness.sync(objects, max_document_bytes=6000)
-    assert rerun.reimported == [] and rerun.calls == 0
+    assert rerun.reimported == [] and rerun.calls == 1
 
 
 def test_dojo_down_archives_the_run_and_exits_non_zero(tmp_path: Path, dojo: DojoStandin) -> None:
+    """With production retries (5 a call): the breaker ends the sync within seconds, every test is reported as
+    failed, the run is archived and retention still runs (the older run goes, keep_last 1)."""
     dojo.down()
     archive = (tmp_path / "archive").as_uri()
-    result = CliRunner().invoke(
-        app, ["run", "--sample", "--out", str(tmp_path / "runs"), "--archive", archive, "--log-format", "json"],
-        env={"DD_URL": dojo.url, "DD_API_KEY": TOKEN, "REPORT_EXPORTER_CONFIG": str(_fast_retries(tmp_path))},
-    )  # fmt: skip
+    night = ["run", "--sample", "--out", str(tmp_path / "runs"), "--archive", archive, "--log-format", "json"]
+    config = {"REPORT_EXPORTER_CONFIG": str(_fast_retries(tmp_path))}
+    older = CliRunner().invoke(app, night, env=config)
+    assert older.exit_code == 0, older.stderr[-2000:]
+    time.sleep(1.1)  # run ids sort by their start second: tonight's run must be the newer one
+    started = time.monotonic()
+    result = CliRunner().invoke(app, night, env={"DD_URL": dojo.url, "DD_API_KEY": TOKEN, **config})
     assert result.exit_code == 3
+    assert time.monotonic() - started < 15
     lines = [json.loads(line) for line in result.stderr.splitlines()]
     assert any(line["event"] == "upload_finished" for line in lines)
     errors = [line["message"] for line in lines if line["level"] == "error"]
     assert errors and all("cannot reach DefectDojo" in message for message in errors)
+    assert len(errors) <= 5, "a few failed calls and the breaker's line, not one error per test"
+    [finished] = [line for line in lines if line["event"] == "dojo_finished"]
+    assert finished["failed"] >= 30 and finished["reimported"] == 0
+    [pruned] = [line for line in lines if line["event"] == "prune_finished"]
+    assert len(pruned["deleted_runs"]) == 1, "retention ran after DefectDojo failed"
     assert TOKEN not in result.stderr and TOKEN not in result.stdout
     listed = CliRunner().invoke(app, ["runs", "list", "--archive", archive])
-    assert "\tcomplete\t" in listed.stdout
+    assert listed.stdout.count("\tcomplete\t") == 1
 
 
 def test_the_sample_cluster_goes_to_dojo_through_upload(tmp_path: Path, dojo: DojoStandin) -> None:
@@ -237,8 +251,9 @@ def _patch(dojo: DojoStandin, finding_id: int, fields: dict[str, Any]) -> None:
 
 
 def _fast_retries(tmp_path: Path) -> Path:
+    """Production's retries (dojo.retries 5) with a short backoff, and retention keeping the newest run."""
     path = tmp_path / "fast.yaml"
-    path.write_text(yaml.safe_dump({"dojo": {"retries": 1, "backoff_factor": 0}}))
+    path.write_text(yaml.safe_dump({"dojo": {"backoff_factor": 0.01}, "archive": {"retention": {"keep_last": 1}}}))
     return path
 
 
@@ -264,10 +279,12 @@ def test_dojo_sync_sends_a_run_and_reports_the_counts(tmp_path: Path, dojo: Dojo
     result = CliRunner().invoke(app, ["dojo", "sync", str(tmp_path / "runs"), "--log-format", "json"], env=env)
     assert result.exit_code == 0, result.stderr
     finished = [json.loads(line) for line in result.stderr.splitlines() if '"dojo_finished"' in line]
-    assert finished and finished[0]["reimported"] == 38 and finished[0]["failed"] == 0
+    tests = finished[0]["reimported"]
+    assert finished and tests >= 30 and finished[0]["failed"] == 0
     again = CliRunner().invoke(app, ["dojo", "sync", str(tmp_path / "runs"), "--log-format", "json"], env=env)
     summary = next(json.loads(line) for line in again.stderr.splitlines() if '"dojo_finished"' in line)
-    assert summary["reimported"] == 0 and summary["unchanged"] == 38 and summary["calls"] == 0
+    assert summary["reimported"] == 0 and summary["unchanged"] == tests
+    assert summary["calls"] == 2, "one list call per engagement (trivy-operator, kubescape): the tests still exist"
 
 
 def test_a_rejected_api_key_is_one_clear_line(tmp_path: Path, dojo: DojoStandin) -> None:

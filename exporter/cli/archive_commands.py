@@ -12,7 +12,15 @@ from exporter import pipeline
 from exporter.archive import runs as archived
 from exporter.archive.open import open_store
 from exporter.archive.retention import RetentionPolicy
-from exporter.cli.common import ArchiveOption, ClusterOption, ConfigOption, LogFormatOption, execute
+from exporter.cli.common import (
+    AllowMassCloseOption,
+    ArchiveOption,
+    ClusterOption,
+    ConfigOption,
+    LogFormatOption,
+    allow_mass_close_flag,
+    execute,
+)
 from exporter.config import Settings
 from exporter.errors import ExitCode
 from exporter.progress import Reporter
@@ -32,6 +40,7 @@ def upload(
     source: Annotated[Path, typer.Option("--from", help="a run directory, or the getter's --out directory")],
     archive: ArchiveOption = None,
     no_prune: Annotated[bool, typer.Option("--no-prune", help="archive without applying retention")] = False,
+    allow_mass_close: AllowMassCloseOption = False,
     config: ConfigOption = None,
     log_format: LogFormatOption = None,
 ) -> None:
@@ -46,7 +55,9 @@ def upload(
         uploaded = pipeline.upload(settings, run_dirs(source), reporter, apply_retention=not no_prune)
         return uploaded.outcome.exit_code
 
-    execute(config, {"archive.destination": archive, "log_format": log_format}, action)
+    flags = {"archive.destination": archive, "log_format": log_format,
+             "dojo.allow_mass_close": allow_mass_close_flag(allow_mass_close)}  # fmt: skip
+    execute(config, flags, action)
 
 
 def prune_command(

@@ -21,6 +21,21 @@ LogFormatOption = Annotated[
     LogFormat | None, typer.Option("--log-format", help="auto: Rich on a terminal, JSON lines otherwise")
 ]
 ClusterOption = Annotated[str | None, typer.Option("--cluster", help="cluster name (REPORT_EXPORTER_CLUSTER)")]
+AllowMassCloseOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-mass-close",
+        help="send tests whose reimport would close more than dojo.max_close_share of their findings",
+    ),
+]
+"""Shared by `dojo sync`, `upload` and `run`, the commands that reimport."""
+
+
+def allow_mass_close_flag(allow: bool) -> bool | None:
+    """The flag as a setting: given, it wins; not given, the file and environment decide."""
+    return True if allow else None
+
+
 ArchiveOption = Annotated[
     str | None, typer.Option("--archive", help="s3://bucket/prefix or file:///path (REPORT_EXPORTER_ARCHIVE)")
 ]

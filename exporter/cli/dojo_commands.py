@@ -10,7 +10,7 @@ import typer
 
 from exporter import pipeline
 from exporter.archive.open import open_store
-from exporter.cli.common import ConfigOption, LogFormatOption, execute
+from exporter.cli.common import AllowMassCloseOption, ConfigOption, LogFormatOption, allow_mass_close_flag, execute
 from exporter.config import Settings
 from exporter.errors import ExitCode
 from exporter.progress import Reporter
@@ -65,11 +65,21 @@ def plan_command(
 
 
 @dojo_app.command("sync")
-def sync_command(run_dir: RunDirArgument, config: ConfigOption = None, log_format: LogFormatOption = None) -> None:
-    """Reimport the run's findings into DefectDojo (changed tests only; fingerprints kept in the archive)."""
+def sync_command(
+    run_dir: RunDirArgument,
+    allow_mass_close: AllowMassCloseOption = False,
+    config: ConfigOption = None,
+    log_format: LogFormatOption = None,
+) -> None:
+    """Reimport the run's findings into DefectDojo (changed tests only; fingerprints kept in the archive).
+
+    A test whose reimport would close more than dojo.max_close_share of its findings is held (exit 3) unless
+    --allow-mass-close is given.
+    """
 
     def action(settings: Settings, reporter: Reporter) -> ExitCode:
         store = open_store(settings.archive) if settings.archive.destination else None
         return pipeline.sync_dojo(settings, reporter, run_dirs(run_dir)[-1], store=store).exit_code
 
-    execute(config, {"log_format": log_format}, action)
+    execute(config, {"log_format": log_format, "dojo.allow_mass_close": allow_mass_close_flag(allow_mass_close)},
+            action)  # fmt: skip

@@ -8,7 +8,17 @@ from typing import Annotated, Any
 import typer
 
 from exporter import pipeline
-from exporter.cli.common import ArchiveOption, ClusterOption, ConfigOption, LogFormatOption, UsageError, execute, split
+from exporter.cli.common import (
+    AllowMassCloseOption,
+    ArchiveOption,
+    ClusterOption,
+    ConfigOption,
+    LogFormatOption,
+    UsageError,
+    allow_mass_close_flag,
+    execute,
+    split,
+)
 from exporter.config import LogFormat, Settings
 from exporter.errors import ExitCode
 from exporter.progress import Reporter
@@ -102,6 +112,7 @@ def run(
     kubeconfig: KubeconfigOption = None,
     log_format: LogFormatOption = None,
     strict: StrictOption = None,
+    allow_mass_close: AllowMassCloseOption = False,
 ) -> None:
     """Get, then upload to the archive (when one is configured) in one process: local use and the demo.
 
@@ -111,6 +122,7 @@ def run(
     flags = _getter_flags(cluster, kinds, exclude_kinds, namespaces, exclude_namespaces, label_selector,
                           page_size, context, kubeconfig, log_format, strict)  # fmt: skip
     flags["archive.destination"] = archive
+    flags["dojo.allow_mass_close"] = allow_mass_close_flag(allow_mass_close)
 
     def action(settings: Settings, reporter: Reporter) -> ExitCode:
         source = _source(from_files, sample)

@@ -3,6 +3,11 @@
 requests with urllib3's Retry (429 honouring Retry-After, 5xx, connection errors) through an HTTPAdapter, not a
 loop of our own. Reimport is safe to retry: sending the same document twice leaves the test as one import would.
 The API key travels only in the Authorization header; no message, log line or exception carries it.
+
+A circuit breaker bounds an outage: after `max_connection_failures` consecutive calls that failed although
+retried (no connection, a timeout, a 5xx), the client makes no more calls for its life (one night) and every
+further call fails at once with `DojoUnreachableError`. Without it each test waited out its own retries: 30 tests
+against a DefectDojo that was down took minutes each, hours in all.
 """
 
 from __future__ import annotations
@@ -19,6 +24,44 @@ from exporter.config import DojoSettings
 from exporter.errors import ConfigError, DojoError
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+UNAVAILABLE_STATUSES = (502, 503, 504)  # a proxy or load balancer without a DefectDojo behind it
+TESTS_PAGE = 250
+"""Tests per page when listing an engagement's tests: one call for all but the largest clusters."""
+
+
+class DojoStatusError(DojoError):
+    """DefectDojo answered a call with an error status (4xx, or a 5xx that outlived the retries)."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class DojoUnreachableError(DojoError):
+    """The circuit breaker is open: DefectDojo failed too many calls in a row, so this one was not made."""
+
+
+class _Breaker:
+    """Consecutive failures of retried calls; any answer below 500 closes the count again. Thread-safe."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._failures = 0
+        self._lock = threading.Lock()
+
+    @property
+    def open(self) -> bool:
+        with self._lock:
+            return self._failures >= self.limit
+
+    def failed(self) -> None:
+        with self._lock:
+            self._failures += 1
+
+    def answered(self) -> None:
+        with self._lock:
+            if self._failures < self.limit:
+                self._failures = 0
 
 
 @dataclass(frozen=True)
@@ -57,14 +100,23 @@ class DojoClient:
         self._session.mount("http://", adapter)
         self.calls = 0  # requests sent (retries not counted): the benchmark's measure of work
         self._calls_lock = threading.Lock()
+        self._breaker = _Breaker(settings.max_connection_failures)
+
+    @property
+    def unreachable(self) -> bool:
+        """True once the breaker opened: nothing more is sent to DefectDojo by this client."""
+        return self._breaker.open
+
+    def unreachable_reason(self) -> str:
+        return f"not sent: DefectDojo at {self.url} unreachable after {self._breaker.limit} consecutive failures"
 
     def close(self) -> None:
         self._session.close()
 
-    def find(self, path: str, **filters: Any) -> list[dict[str, Any]]:
+    def find(self, path: str, *, limit: int = 100, **filters: Any) -> list[dict[str, Any]]:
         """Every result of a filtered list endpoint (`products/?name=...`), following pagination."""
         results: list[dict[str, Any]] = []
-        params: dict[str, Any] | None = {**filters, "limit": 100}
+        params: dict[str, Any] | None = {**filters, "limit": limit}
         url: str | None = f"{self.url}/api/v2/{path}"
         while url:
             page = self._call("GET", url, f"list {path}", params=params)
@@ -74,16 +126,38 @@ class DojoClient:
 
     def tests_named(self, context: TestContext) -> list[dict[str, Any]]:
         """The tests that already hold this context's findings, oldest first (empty when none exist yet)."""
-        products = self.find("products/", name=context.product)
-        product = next((p for p in products if p.get("name") == context.product), None)
-        if product is None:
-            return []
-        engagements = self.find("engagements/", product=product["id"], name=context.engagement)
-        engagement = next((e for e in engagements if e.get("name") == context.engagement), None)
+        engagement = self.engagement_id(context.product, context.engagement)
         if engagement is None:
             return []
-        tests = self.find("tests/", engagement=engagement["id"], title=context.title)
+        tests = self.find("tests/", engagement=engagement, title=context.title)
         return sorted((t for t in tests if t.get("title") == context.title), key=lambda test: int(test["id"]))
+
+    def engagement_id(self, product_name: str, engagement_name: str) -> int | None:
+        """The id of the engagement with these names, None when the product or the engagement does not exist.
+
+        `products/?name=` matches names *containing* the text, hence the exact comparison of what comes back.
+        """
+        products = self.find("products/", name=product_name)
+        product = next((p for p in products if p.get("name") == product_name), None)
+        if product is None:
+            return None
+        engagements = self.find("engagements/", product=product["id"], name=engagement_name)
+        engagement = next((e for e in engagements if e.get("name") == engagement_name), None)
+        return int(engagement["id"]) if engagement is not None else None
+
+    def engagement_tests(self, engagement_id: int) -> dict[int, str] | None:
+        """Test id -> title of every test of the engagement; None when the engagement does not exist.
+
+        One call for up to TESTS_PAGE tests: what checks that the tests a state promises still exist. DefectDojo's
+        `engagement` filter is a model choice, so an id that names no engagement answers 400, not an empty page.
+        """
+        try:
+            tests = self.find("tests/", limit=TESTS_PAGE, engagement=engagement_id)
+        except DojoStatusError as exc:
+            if exc.status in (400, 404):
+                return None
+            raise
+        return {int(test["id"]): str(test.get("title")) for test in tests}
 
     def reimport(self, context: TestContext, document: bytes, *, test_id: int | None) -> dict[str, Any]:
         """Reimport a complete snapshot of one test, closing what it no longer holds (for its service only)."""
@@ -110,18 +184,30 @@ class DojoClient:
                           files=files)  # fmt: skip
 
     def _call(self, method: str, url: str, what: str, **kwargs: Any) -> dict[str, Any]:
+        if self._breaker.open:
+            raise DojoUnreachableError(self.unreachable_reason())
         with self._calls_lock:
             self.calls += 1
+        timeout = (min(self._settings.connect_timeout, self._settings.timeout), self._settings.timeout)
         try:
-            response = self._session.request(method, url, timeout=self._settings.timeout, **kwargs)
+            response = self._session.request(method, url, timeout=timeout, **kwargs)
         except requests.exceptions.SSLError:
             raise DojoError(
                 f"TLS verification of DefectDojo at {self.url} failed; "
                 "set dojo.ca_bundle (REPORT_EXPORTER_DD_CA_BUNDLE)"
             ) from None
         except requests.exceptions.RequestException as exc:
+            self._breaker.failed()
             raise DojoError(f"cannot reach DefectDojo at {self.url} ({type(exc).__name__}); check DD_URL and the "
                             "network policy; the archive is not affected") from None  # fmt: skip
+        if response.status_code in UNAVAILABLE_STATUSES:
+            self._breaker.failed()
+        else:  # any other answer, a 500 included, comes from a DefectDojo that is up: one document's problem
+            self._breaker.answered()
+        return self._body(response, what)
+
+    def _body(self, response: requests.Response, what: str) -> dict[str, Any]:
+        """The JSON answer, or the error a person can act on."""
         if response.status_code == 401 or _rejected_key(response):
             raise DojoError(f"DefectDojo at {self.url} rejected the API key ({response.status_code}); check DD_API_KEY")
         if response.status_code == 403:
@@ -132,7 +218,8 @@ class DojoClient:
                             "dojo.max_document_bytes below DD_SCAN_FILE_MAX_SIZE")  # fmt: skip
         if response.status_code >= 400:
             detail = " ".join(response.text.split())[:300]
-            raise DojoError(f"DefectDojo at {self.url} could not {what}: HTTP {response.status_code}: {detail}")
+            raise DojoStatusError(f"DefectDojo at {self.url} could not {what}: HTTP {response.status_code}: {detail}",
+                                  status=response.status_code)  # fmt: skip
         try:
             body = response.json()
         except ValueError:

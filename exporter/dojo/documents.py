@@ -16,10 +16,12 @@ GRYPE = catalog.ANCHORE_GRYPE.scan_type
 KUBESCAPE = catalog.KUBESCAPE_JSON.scan_type
 
 
-def document_for(scan_type: str, objects: Sequence[Mapping[str, Any]]) -> bytes:
-    """The bytes one reimport sends for these objects."""
+def document_for(
+    scan_type: str, objects: Sequence[Mapping[str, Any]], *, fixed_version_in_references: bool = False
+) -> bytes:
+    """The bytes one reimport sends for these objects (`fixed_version_in_references`: dojo.trivy_fixed_version)."""
     if scan_type == TRIVY:
-        return convert.trivy_operator_document(objects)
+        return convert.trivy_operator_document(objects, fixed_version_in_references=fixed_version_in_references)
     if scan_type == GRYPE:
         return merge_grype([document for obj in objects if (document := convert.grype_document(obj)) is not None])
     if scan_type == KUBESCAPE:

@@ -81,8 +81,8 @@ class DojoPlan:
         """Each test with its document, converted when asked for: memory holds one scope's objects at a time."""
         limit = self.settings.max_document_bytes
         for (scanner, family, scope, subject, scan_type), path in sorted(self.spools.items()):
-            for key, document, objects in _documents(TestKey(scanner, family, scope, subject=subject), scan_type,
-                                                     path, limit):  # fmt: skip
+            test = TestKey(scanner, family, scope, subject=subject)
+            for key, document, objects in _documents(test, scan_type, path, limit, self.settings):
                 yield PlannedTest(key, context_for(key, scan_type, self.cluster, self.settings), document, objects)
 
     def may_empty(self, key: str) -> bool:
@@ -159,19 +159,21 @@ def _image_workloads(run_dir: Path, manifest: Mapping[str, Any]) -> dict[str, tu
     return convert.image_manifest_workloads(reader.iter_objects(run_dir, summaries))
 
 
-def _documents(test: TestKey, scan_type: str, path: Path, limit: int) -> Iterator[tuple[TestKey, bytes, int]]:
+def _documents(
+    test: TestKey, scan_type: str, path: Path, limit: int, settings: DojoSettings
+) -> Iterator[tuple[TestKey, bytes, int]]:
     """The test's document, or its parts when one document would pass DefectDojo's upload limit.
 
     Parts are stable: an object goes to the part its workload hashes to, and the number of parts is a power of two,
     so a workload stays in its part (and its findings in that part's test) until the scope doubles in size.
     """
     objects = _read_spool(path)
-    document = _convert(scan_type, objects)
+    document = _convert(scan_type, objects, settings)
     parts = 1
     while len(document) > limit and parts < len(objects):
         parts *= 2
         groups = _partition(objects, parts)
-        documents = [_convert(scan_type, group) for group in groups]
+        documents = [_convert(scan_type, group, settings) for group in groups]
         if all(len(part) <= limit for part in documents):
             for index, (group, part) in enumerate(zip(groups, documents, strict=True), start=1):
                 yield replace(test, part=index, parts=parts), part, len(group)
@@ -192,5 +194,6 @@ def _partition(objects: list[dict[str, Any]], parts: int) -> list[list[dict[str,
     return groups
 
 
-def _convert(scan_type: str, objects: list[dict[str, Any]]) -> bytes:
-    return documents.document_for(scan_type, objects)
+def _convert(scan_type: str, objects: list[dict[str, Any]], settings: DojoSettings) -> bytes:
+    moved = settings.trivy_fixed_version == "references"
+    return documents.document_for(scan_type, objects, fixed_version_in_references=moved)

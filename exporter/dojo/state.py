@@ -1,8 +1,12 @@
 """What was last sent to DefectDojo, kept where tomorrow's CronJob pod finds it: the archive.
 
 One small JSON document per cluster (`<cluster>/dojo/state.json`): per test, the fingerprint of the last document
-DefectDojo accepted and the test's id. A test whose fingerprint is unchanged (and whose test still exists) is not
-reimported: an unchanged cluster costs no import at all.
+DefectDojo accepted, the ids of its test and engagement, its context (names, scan type, service) and the
+identities of the findings that document made (short digests, `exporter.dojo.identities`). A test whose
+fingerprint is unchanged, and which DefectDojo still holds, is not reimported: an unchanged cluster costs one
+list call per engagement. The identities tell the mass-close valve how many findings a new document would close.
+
+Entries written before identities or engagement ids were recorded read as "unknown", never as "none".
 """
 
 from __future__ import annotations
@@ -30,8 +34,32 @@ class SyncState:
         entry = self.tests.get(key)
         return int(entry["test_id"]) if entry and entry.get("test_id") is not None else None
 
-    def record(self, key: str, **values: Any) -> None:
+    def engagement_id(self, key: str) -> int | None:
+        entry = self.tests.get(key)
+        return int(entry["engagement_id"]) if entry and entry.get("engagement_id") is not None else None
+
+    def identities(self, key: str) -> frozenset[str] | None:
+        """The findings the test's last accepted document made; None when they were never recorded."""
+        entry = self.tests.get(key)
+        if not entry or not isinstance(entry.get("identities"), list):
+            return None
+        return frozenset(str(identity) for identity in entry["identities"])
+
+    def record(self, key: str, *, identities: frozenset[str] | None = None, **values: Any) -> None:
         self.tests[key] = values
+        if identities is not None:
+            self.tests[key]["identities"] = sorted(identities)
+
+    def amend(self, key: str, *, identities: frozenset[str] | None = None, **values: Any) -> None:
+        """Fill in what an older version did not record (identities of the same document, the engagement id)."""
+        if key not in self.tests:
+            return
+        self.tests[key].update(values)
+        if identities is not None:
+            self.tests[key]["identities"] = sorted(identities)
+
+    def forget(self, key: str) -> None:
+        self.tests.pop(key, None)
 
     def to_bytes(self) -> bytes:
         return json.dumps({"schema_version": SCHEMA_VERSION, "tests": self.tests}, indent=1, sort_keys=True).encode()

@@ -7,6 +7,9 @@ Lists page as DRF's ``LimitOffsetPagination`` with ``PAGE_SIZE`` 25 (``REST_FRAM
 rest are exact. A boolean filter value django-filter cannot read is ignored, not refused, as the real one does.
 PATCH on a finding applies ``FindingSerializer.validate`` and ``finding/helper.py`` ``update_finding_status``
 (a false positive or out-of-scope finding is also mitigated, inactive and unverified; reactivating clears them).
+DELETE on a test removes it and its findings (``Finding.test`` is ``on_delete=CASCADE``; with the default
+``ASYNC_OBJECT_DELETE`` off it happens before the 204). ``tests/?engagement=`` is a model choice filter, so an id
+that names no engagement is a 400, not an empty page.
 """
 
 from __future__ import annotations
@@ -40,13 +43,21 @@ MODEL_NAMES = {
     "tests": "Test",
     "findings": "Finding",
 }
-WRITABLE = {"product_types": ("POST",), "products": ("POST", "PATCH"), "engagements": ("POST",), "findings": ("PATCH",)}
+WRITABLE = {
+    "product_types": ("POST",),
+    "products": ("POST", "PATCH"),
+    "engagements": ("POST",),
+    "tests": ("DELETE",),
+    "findings": ("PATCH",),
+}
+_DETAIL_METHODS = ("PATCH", "DELETE")
+INVALID_CHOICE = "Select a valid choice. That choice is not one of the available choices."
 
 
 def allowed_methods(collection: str, *, detail_view: bool) -> tuple[str, ...]:
     """The methods the stand-in serves there: reads everywhere, only the writes a client of the exporter needs."""
     writes = WRITABLE.get(collection, ())
-    return ("GET", *(m for m in writes if (m == "PATCH") == detail_view))
+    return ("GET", *(m for m in writes if (m in _DETAIL_METHODS) == detail_view))
 
 
 def list_objects(store: Store, collection: str, query: Query, page_url: str) -> JsonObject:
@@ -80,6 +91,14 @@ def patch_object(store: Store, collection: str, object_id: int, body: JsonObject
     return _render(store, collection, obj)
 
 
+def delete_object(store: Store, collection: str, object_id: int) -> None:
+    """DELETE on a test: the test and, by cascade, its findings; 404 when it does not exist."""
+    test = _lookup(store, collection, object_id)
+    for finding in store.findings_of_test(test.id):
+        del store.findings[finding.id]
+    del store.tests[test.id]
+
+
 def _lookup(store: Store, collection: str, object_id: int) -> Any:
     objects: dict[int, Any] = getattr(store, collection)
     if object_id not in objects:
@@ -96,6 +115,8 @@ def _render(store: Store, collection: str, obj: Any) -> JsonObject:
 
 
 def _filtered(store: Store, collection: str, query: Query) -> list[Any]:
+    if collection == "tests" and query.get("engagement"):
+        _engagement_choice(store, query["engagement"][-1])
     objects = list(getattr(store, collection).values())
     checks = _FILTERS[collection]
     for name, values in query.items():
@@ -107,6 +128,12 @@ def _filtered(store: Store, collection: str, query: Query) -> list[Any]:
         # Finding.Meta.ordering: numerical_severity, -date, title (the id only breaks remaining ties here).
         return sorted(objects, key=lambda f: (SEVERITY_RANK[f.severity], -f.date.toordinal(), f.title, f.id))
     return sorted(objects, key=lambda obj: obj.id)
+
+
+def _engagement_choice(store: Store, value: str) -> None:
+    """``ApiTestFilter.engagement`` (a ModelChoiceFilter from ``Meta.fields``): the id must name an engagement."""
+    if not value.isdigit() or int(value) not in store.engagements:
+        raise field_errors({"engagement": [(INVALID_CHOICE, "invalid_choice")]})
 
 
 Predicate = Callable[[Store, Any], bool]

@@ -296,6 +296,8 @@ class DojoStandin:
         form = parse_body(content_type, body) if body else Form()
         forms.append(form)
         status, payload = self._view(method, route, query, form, f"http://{headers.get('Host', '127.0.0.1')}{path}")
+        if status == 204:
+            return _Reply(204, b"")
         return _Reply(status, json.dumps(payload, separators=(",", ":")).encode())
 
     def _take_fault(self, path: str) -> _Fault | None:
@@ -345,6 +347,9 @@ class DojoStandin:
         if method == "POST":
             return 201, api.create_object(self._store, collection, json_object(form))
         assert object_id is not None
+        if method == "DELETE":
+            api.delete_object(self._store, collection, object_id)
+            return 204, None
         return 200, api.patch_object(self._store, collection, object_id, json_object(form))
 
     def _scan(self, form: Form, *, reimport: bool) -> JsonObject:

@@ -3,7 +3,9 @@
 A server of its own, so "creates every object" starts from an empty cluster (with the report CRDs installed, as
 the operators would have). The example inventory is used as shipped; extra vars point it at this server and give
 it credentials. The operators' charts are stand-ins written here (a ConfigMap echoing the values): what is proven
-is the helm wiring (chart source, values files merged with inline values, idempotence), not the operators.
+is the helm wiring (chart source, values files merged with inline values, a disabled operator left alone,
+idempotence) and the whole stack in order. The operators' real charts: tests/k8s/test_operators_real.py; the
+credentials from a real Vault-API server: tests/k8s/test_vault_real.py.
 """
 
 from __future__ import annotations
@@ -26,13 +28,12 @@ from exporter.kube.listing import collection_path
 from tests.k8s.reports import kubescape_crd
 from tests.k8s.testenv import KubeTestEnv
 from tests.playbook_runner import PLAYBOOKS, PlaybookRun, run_playbook
-from tests.vault_standin import VaultStandin
 
 HOST = "prod-eu-1"  # the example inventory's cluster
 NAMESPACE = "report-exporter"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIAPLAYBOOKTEST", "AWS_SECRET_ACCESS_KEY": "s3cr3t-never-printed",
                "DD_API_KEY": "dd-key-never-printed"}  # fmt: skip
-CHARTS = {"trivy-operator": ("0.34.0", "0.32.0"), "kubescape-operator": ("1.40.2", "1.40.2")}
+CHARTS = {"trivy-operator": ("0.34.0", "0.32.0"), "kubescape-operator": ("1.40.3", "1.40.3")}
 _VALUES_TEMPLATE = """apiVersion: v1
 kind: ConfigMap
 metadata:
@@ -163,66 +164,6 @@ def test_a_changed_variable_is_applied(
     assert run.returncode == 0 and run.changed(HOST) == 1, run.tail()
 
 
-# ------------------------------------------------------------------------------------------------ Vault
-
-
-@pytest.fixture
-def vault() -> Iterator[VaultStandin]:
-    standin = VaultStandin(token="hvs.playbook-test-token")
-    # The example inventory's path: report-exporter/<cluster> in the `secret` KV v2 engine
-    standin.secrets[("secret", f"report-exporter/{HOST}")] = {
-        "aws_access_key_id": "AKIAFROMVAULT", "aws_secret_access_key": "vault-secret-never-printed",
-        "dd_api_key": "vault-dd-never-printed",
-    }  # fmt: skip
-    yield standin
-    standin.close()
-
-
-def vault_vars(cluster: KubeTestEnv, secret: str) -> dict[str, Any]:
-    """The example inventory as shipped (credentials from Vault), pointed at the test server."""
-    return {"report_exporter_kubeconfig": str(cluster.kubeconfig), "report_exporter_context": "",
-            "report_exporter_credentials_secret": secret}  # fmt: skip
-
-
-def test_pre_reads_the_credentials_from_vault(cluster: KubeTestEnv, vault: VaultStandin, tmp_path: Path) -> None:
-    environment = {"VAULT_ADDR": vault.url, "VAULT_TOKEN": vault.token}
-    run = run_playbook("pre.yaml", tmp_path, vault_vars(cluster, "from-vault"), env=environment, args=("-vvv",))
-    assert run.returncode == 0, run.tail()
-    secret = get(cluster, f"/api/v1/namespaces/{NAMESPACE}/secrets/from-vault")
-    assert {key: base64.b64decode(value).decode() for key, value in secret["data"].items()} == {
-        "AWS_ACCESS_KEY_ID": "AKIAFROMVAULT", "AWS_SECRET_ACCESS_KEY": "vault-secret-never-printed",
-        "DD_API_KEY": "vault-dd-never-printed",
-    }  # fmt: skip
-    assert ("GET", f"/v1/secret/data/report-exporter/{HOST}", vault.token) in vault.requests
-    assert "never-printed" not in run.output and "AKIAFROMVAULT" not in run.output
-    again = run_playbook("pre.yaml", tmp_path, vault_vars(cluster, "from-vault"), env=environment)
-    assert again.returncode == 0 and again.changed(HOST) == 0, again.tail()
-
-
-def test_a_vault_secret_without_a_key_stops_before_writing(
-    cluster: KubeTestEnv, vault: VaultStandin, tmp_path: Path
-) -> None:
-    del vault.secrets[("secret", f"report-exporter/{HOST}")]["aws_secret_access_key"]
-    environment = {"VAULT_ADDR": vault.url, "VAULT_TOKEN": vault.token}
-    run = run_playbook("pre.yaml", tmp_path, vault_vars(cluster, "half-from-vault"), env=environment)
-    assert run.returncode != 0
-    assert f"the Vault secret secret/report-exporter/{HOST} lacks a value for one of the keys" in run.output
-    assert "never-printed" not in run.output and "AKIAFROMVAULT" not in run.output
-    assert cluster.request("GET", f"/api/v1/namespaces/{NAMESPACE}/secrets/half-from-vault").status == 404
-
-
-def test_a_rejected_vault_token_fails_without_printing_it(
-    cluster: KubeTestEnv, vault: VaultStandin, tmp_path: Path
-) -> None:
-    environment = {"VAULT_ADDR": vault.url, "VAULT_TOKEN": "hvs.wrong-token-never-printed"}
-    run = run_playbook("pre.yaml", tmp_path, vault_vars(cluster, "denied"), env=environment)
-    assert run.returncode != 0
-    assert ("GET", f"/v1/secret/data/report-exporter/{HOST}", "hvs.wrong-token-never-printed") in vault.requests
-    assert f"Forbidden: Permission Denied to path ['report-exporter/{HOST}']" in run.output, "the cause, named"
-    assert "never-printed" not in run.output
-    assert cluster.request("GET", f"/api/v1/namespaces/{NAMESPACE}/secrets/denied").status == 404
-
-
 # ------------------------------------------------------------------------------------------------- operators
 
 
@@ -297,7 +238,9 @@ def test_deploy_operators_installs_both_charts_with_the_repository_values(
     assert trivy == yaml.safe_load((PLAYBOOKS / "values" / "trivy-operator.yaml").read_text())
     kubescape = released_values(cluster, "kubescape", "kubescape")
     expected = yaml.safe_load((PLAYBOOKS / "values" / "kubescape-operator.yaml").read_text())
-    assert kubescape == {**expected, "clusterName": HOST}, "values file merged with the inline cluster name"
+    assert kubescape == {**expected, "clusterName": HOST, "ksNamespace": "kubescape"}, (
+        "values file merged with the inline values: the cluster name, and the chart's namespace set to the release's"
+    )
     for release in ("trivy-operator", "kubescape"):
         assert f"changed: [{HOST}] => (item={release})" in operators[0].output
 

@@ -177,7 +177,8 @@ def sync_dojo(settings: Settings, reporter: Reporter, run_dir: Path, *, store: S
     reporter.info(_dojo_summary(result), event="dojo_finished", calls=result.calls, reimported=len(result.reimported),
                   unchanged=len(result.unchanged), emptied=len(result.emptied), held=len(result.held),
                   valve_held=len(result.valve_held), missing=len(result.missing),
-                  failed=len(result.failed))  # fmt: skip
+                  failed=len(result.failed), findings_new=result.findings.new,
+                  findings_closed=result.findings.closed, findings_active=result.findings.active)  # fmt: skip
     return Outcome.PARTIAL if result.failed or result.held or result.valve_held else Outcome.COMPLETE
 
 

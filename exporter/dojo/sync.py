@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from exporter.archive.store import Store
 from exporter.config import DojoSettings
@@ -35,6 +35,7 @@ from exporter.dojo.identities import finding_identities
 from exporter.dojo.plan import DojoPlan, build_plan, fingerprint
 from exporter.dojo.presence import Presence, check_recorded_tests
 from exporter.dojo.state import SyncState, load_state, save_state
+from exporter.dojo.statistics import FindingCounts, active_after, total
 from exporter.dojo.valve import Closing, ValvePolicy, mass_closes
 from exporter.errors import DojoError
 from exporter.progress import Reporter
@@ -53,6 +54,7 @@ class SyncResult:
     missing: list[str] = field(default_factory=list)  # tests DefectDojo no longer held: sent again or forgotten
     failed: list[str] = field(default_factory=list)
     calls: int = 0
+    findings: FindingCounts = field(default_factory=FindingCounts)  # per severity: new, closed, ..., active
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ def sync_run(
             _send([item for item in work if item.key not in held], settings, client, state, result, reporter)
     finally:
         result.calls = client.calls
+        result.findings.active = total(entry.get("active") or {} for entry in state.tests.values())
         save_state(store, cluster, state)
     return result
 
@@ -232,9 +235,10 @@ def _send(
                 result.failed.append(f"{item.key}: {outcome}")
                 not_sent += outcome == client.unreachable_reason()
                 continue
+            result.findings.add_changes(outcome.get("statistics"))
             state.record(item.key, fingerprint=item.fingerprint, test_id=outcome.get("test_id"),
                          engagement_id=outcome.get("engagement_id"), context=asdict(item.context),
-                         identities=item.identities)  # fmt: skip
+                         identities=item.identities, active=active_after(outcome.get("statistics")))  # fmt: skip
             (result.emptied if item.emptied else result.reimported).append(item.key)
     if client.unreachable:
         reporter.error(f"cannot reach DefectDojo at {client.url}: {settings.max_connection_failures} calls in a row "
@@ -271,7 +275,7 @@ def _bounded(
         yield done, future.result()
 
 
-def _reimport(client: DojoClient, item: _Work, reporter: Reporter) -> dict[str, int | None] | str:
+def _reimport(client: DojoClient, item: _Work, reporter: Reporter) -> dict[str, Any] | str:
     """The ids DefectDojo answered, or why the test was not accepted (logged here, where it happened)."""
     try:
         test_id = item.test_id
@@ -290,7 +294,7 @@ def _reimport(client: DojoClient, item: _Work, reporter: Reporter) -> dict[str, 
         event="dojo_reimported", test=item.key, test_id=new_id, statistics=response.get("statistics"),
     )  # fmt: skip
     engagement = response.get("engagement_id")
-    return {"test_id": _int(new_id), "engagement_id": _int(engagement)}
+    return {"test_id": _int(new_id), "engagement_id": _int(engagement), "statistics": response.get("statistics")}
 
 
 def _int(value: object) -> int | None:

@@ -8,7 +8,7 @@ Each behaviour cites the DefectDojo function it copies. Parsing is delegated to 
 (``tests.dojo_parsers`` by default) so that the stand-in itself holds no scanner knowledge.
 
 Deliberately absent: cross-test deduplication (``System_Settings.enable_deduplication`` is off by default),
-JIRA, finding groups, endpoints/locations, notes and files as objects, and DELETE.
+JIRA, finding groups, endpoints/locations, notes and files as objects, and DELETE of anything but a test.
 """
 
 from tests.dojo_standin.importer import ParserModule

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint venv k8s-binaries helm-binary manifests bench
+.PHONY: demo test lint venv k8s-binaries helm-binary manifests bench lock audit mutation
 
 $(BIN)/report-exporter: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,30 @@ lint: venv
 	$(BIN)/mypy
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint playbooks/
 
+## lock: requirements.lock, the runtime dependencies as a fresh virtual environment installs them (pip and
+## setuptools included: the image's venv has them too); commit it, `make audit` checks it
+lock:
+	set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(PYTHON) -m venv "$$tmp/venv"; "$$tmp/venv/bin/pip" install -q .; \
+	{ echo "# The runtime dependencies, locked: make lock (from pyproject.toml); audited by make audit"; \
+	  echo "# ($$($(PYTHON) --version), $$(date -u +%Y-%m-%d))"; \
+	  "$$tmp/venv/bin/pip" freeze --all --exclude report-exporter; } > requirements.lock
+
+## audit: pip-audit of requirements.lock, offline, against ADVISORY_DB=<a PyPA advisory-database checkout>; an
+## untriaged finding fails (triage: security/triage.yaml and docs/security.md). Not in `make test`: no package of
+## the registries CI reaches ships the advisory database, and a copy of it may not be committed here.
+audit: venv
+	@test -n "$(ADVISORY_DB)" || { echo "make audit needs ADVISORY_DB=<checkout of github.com/pypa/advisory-database>" >&2; exit 2; }
+	$(BIN)/python scripts/audit/offline_audit.py --advisories $(ADVISORY_DB)
+
 ## test: lint, type-check and every test, including those against a real kube-apiserver
 test: venv k8s-binaries helm-binary lint
 	$(BIN)/python -m pytest -q
+
+## mutation: mutation testing (mutmut, [tool.mutmut] in pyproject.toml) of the DefectDojo planner and sync, retention,
+## pruning, the uploader and the getter; scheduled, not part of `make test` (an hour or more). It mutates a copy in
+## mutants/, never exporter/; MUTANTS='exporter.dojo.plan.*' limits it to one module; `$(BIN)/mutmut results`
+## lists the survivors: kill each with a test or write down why it is harmless in docs/reliability.md.
+mutation: venv
+	$(BIN)/mutmut run $(MUTANTS)
+	$(BIN)/mutmut results

@@ -14,9 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from exporter import catalog, selectors
+from exporter.dojo import names
 from exporter.errors import ConfigError
 
 CONFIG_ENV = "REPORT_EXPORTER_CONFIG"
@@ -30,6 +40,12 @@ class LogFormat(StrEnum):
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    _origins: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def origin(self, key: str) -> str:
+        """Where this section's setting `key` came from, as errors name it: "command line", "environment variable
+        KUBECONFIG", "config file /etc/x.yaml" or "default"; so a part that uses a value can blame its source."""
+        return self._origins.get(key, "default")
 
 
 class KubeSettings(_Section):
@@ -158,14 +174,28 @@ class DojoSettings(_Section):
 
     @field_validator("product", "engagement", "test", "product_type")
     @classmethod
-    def _known_placeholders(cls, template: str) -> str:
-        try:
-            template.format(cluster="c", scanner="s", family="f", scope="n")
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(
-                f"unknown placeholder {exc}; use {{cluster}}, {{scanner}}, {{family}}, {{scope}}"
-            ) from None
-        return template
+    def _known_placeholders(cls, template: str, info: ValidationInfo) -> str:
+        return names.check_template(template, str(info.field_name))
+
+
+class MetricsSettings(_Section):
+    """Where the night's Prometheus metrics go (exporter/metrics.py): a Pushgateway, a textfile, both, or nowhere."""
+
+    pushgateway: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="Pushgateway URL; may carry user:password@",
+    )
+    job: str = Field(default="report-exporter", min_length=1, description="the Pushgateway group's job label")
+    file: Path | None = Field(default=None, description="a *.prom file in node-exporter's textfile directory")
+    timeout: float = Field(default=10.0, gt=0, le=300, description="seconds for a push")
+
+    @field_validator("file")
+    @classmethod
+    def _prom_file(cls, path: Path | None) -> Path | None:
+        if path is not None and path.suffix != ".prom":
+            raise ValueError("must end in .prom: node-exporter's textfile collector reads no other file")
+        return path
 
 
 class Settings(_Section):
@@ -176,10 +206,14 @@ class Settings(_Section):
     strict: bool = Field(
         default=False, description="count objects missing an optional part (status, report) as malformed: exit 3"
     )
+    mask_secrets: bool = Field(
+        default=True, description="mask exposed secrets the scanner did not censor, before writing (secretmask.py)"
+    )
     kube: KubeSettings = KubeSettings()
     filters: FilterSettings = FilterSettings()
     archive: ArchiveSettings = ArchiveSettings()
     dojo: DojoSettings = DojoSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
 
 def _split_list(value: str) -> list[str]:
@@ -191,6 +225,7 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "REPORT_EXPORTER_CLUSTER": ("cluster", str),
     "REPORT_EXPORTER_LOG_FORMAT": ("log_format", str),
     "REPORT_EXPORTER_STRICT": ("strict", str),
+    "REPORT_EXPORTER_MASK_SECRETS": ("mask_secrets", str),
     "KUBECONFIG": ("kube.kubeconfig", str),
     "REPORT_EXPORTER_KUBE_CONTEXT": ("kube.context", str),
     "REPORT_EXPORTER_PAGE_SIZE": ("kube.page_size", str),
@@ -218,6 +253,8 @@ ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "REPORT_EXPORTER_DD_MASS_CLOSE_MIN": ("dojo.mass_close_min", str),
     "REPORT_EXPORTER_DD_ALLOW_MASS_CLOSE": ("dojo.allow_mass_close", str),
     "REPORT_EXPORTER_DD_MAX_CONNECTION_FAILURES": ("dojo.max_connection_failures", str),
+    "REPORT_EXPORTER_PUSHGATEWAY": ("metrics.pushgateway", str),
+    "REPORT_EXPORTER_METRICS_FILE": ("metrics.file", str),
 }
 
 
@@ -233,7 +270,8 @@ def load_settings(
     merged: dict[str, Any] = {}
     path = config_file or (Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else None)
     if path is not None:
-        for key, value in _flatten(_read_yaml(path)).items():
+        named_by = "--config" if config_file else CONFIG_ENV
+        for key, value in _flatten(_read_yaml(path, named_by)).items():
             _assign(merged, origins, key, value, f"config file {path}")
     for name, (key, parse) in ENVIRONMENT.items():
         if env.get(name):
@@ -242,43 +280,70 @@ def load_settings(
         if value is not None:
             _assign(merged, origins, key, value, "command line")
     try:
-        return Settings.model_validate(_nest(merged))
+        settings = Settings.model_validate(_nest(merged, origins))
     except ValidationError as exc:
         raise ConfigError(_describe(exc, origins)) from None
+    _record_origins(settings, origins)
+    return settings
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _record_origins(section: _Section, origins: Mapping[str, str], prefix: str = "") -> None:
+    """Give each section the origins of its own keys (`_Section.origin`); sections nothing set keep none."""
+    own = {key.removeprefix(prefix): origin for key, origin in origins.items() if key.startswith(prefix)}
+    if not own:
+        return  # possibly the shared default instance: leave it untouched
+    section._origins = own
+    for name in type(section).model_fields:
+        value = getattr(section, name)
+        if isinstance(value, _Section):
+            _record_origins(value, origins, f"{prefix}{name}.")
+
+
+def _read_yaml(path: Path, named_by: str) -> dict[str, Any]:
+    """The file's settings; errors say whether --config or REPORT_EXPORTER_CONFIG named the file."""
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read config file {path} (from {named_by}): {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {_one_line(str(exc))}") from None
+        raise ConfigError(f"config file {path} (from {named_by}) is not valid YAML: {_one_line(str(exc))}") from None
     if document is None:
         return {}
     if not isinstance(document, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of settings, not {type(document).__name__}")
+        raise ConfigError(
+            f"config file {path} (from {named_by}) must hold a mapping of settings, not {type(document).__name__}"
+        )
     return document
 
 
 def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Dotted keys; an empty mapping stays a value, so `dojo: {prodcut: {}}` is still seen as an unknown key."""
     flat: dict[str, Any] = {}
     for key, value in tree.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping):
+        if isinstance(value, Mapping) and value:
             flat.update(_flatten(value, f"{dotted}."))
         else:
-            flat[dotted] = value
+            flat[dotted] = {} if isinstance(value, Mapping) else value
     return flat
 
 
-def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+def _nest(flat: Mapping[str, Any], origins: Mapping[str, str]) -> dict[str, Any]:
+    """The dotted keys as a tree; a section the file set to a value (`kube:` left empty, `dojo: 5`) while another
+    source sets a key in it is a ConfigError naming the section, not a TypeError."""
     tree: dict[str, Any] = {}
     for dotted, value in flat.items():
         node = tree
         *parents, leaf = dotted.split(".")
-        for part in parents:
+        for depth, part in enumerate(parents):
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                section = ".".join(parents[: depth + 1])
+                shown = "null" if node is None else type(node).__name__
+                raise ConfigError(
+                    f"setting {section!r} ({_origin(section, origins)}): must be a mapping of settings, not {shown} "
+                    f"(setting {dotted!r} needs it)"
+                )
         node[leaf] = value
     return tree
 
@@ -293,14 +358,45 @@ def _describe(exc: ValidationError, origins: Mapping[str, str]) -> str:
     lines = []
     for error in exc.errors():
         key = ".".join(str(part) for part in error["loc"])
-        origin = origins.get(key, "default")
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             message = "unknown setting (check the spelling; see docs/configuration.md)"
         elif error["type"] == "value_error":
             message = message.removeprefix("Value error, ")
-        lines.append(f"setting {key!r} ({origin}): {message}")
+        elif error["type"] == "string_pattern_mismatch" and key in _PATTERNS_IN_WORDS:
+            message = _PATTERNS_IN_WORDS[key]
+        lines.append(f"setting {key!r} ({_origin(key, origins)}): {message}")
     return "; ".join(lines)
+
+
+_PATTERNS_IN_WORDS = {
+    "cluster": "must be a DNS label: up to 63 lowercase letters, digits, '-' and '.', starting and ending with a "
+    "letter or digit",
+    "archive.destination": "must be s3://bucket/prefix or file:///path (a bucket name is 3 to 63 lowercase letters, "
+    "digits, '.' and '-')",
+    "archive.retention.keep_within": "must be a duration such as 30d, 2w, 1y6m or 12h",
+    "archive.retention.incomplete_grace": "must be a duration such as 2d, 12h or 1w",
+    "archive.retry_mode": "must be standard, adaptive or legacy",
+    "dojo.url": "must be an http:// or https:// URL without spaces",
+    "dojo.minimum_severity": "must be Info, Low, Medium, High or Critical",
+    "dojo.trivy_fixed_version": "must be description or references",
+    "metrics.pushgateway": "must be an http:// or https:// URL of the Pushgateway without spaces, e.g. "
+    "http://pushgateway.monitoring:9091",
+}
+"""What a pattern-checked setting accepts, in words: pydantic's message would show the regular expression."""
+
+
+def _origin(key: str, origins: Mapping[str, str]) -> str:
+    """Where `key` came from: its own entry; for an unknown section or a key whose value is a mapping, the entry of
+    a key below it (the file set it); for an item of a list, the setting that holds it."""
+    if key in origins:
+        return origins[key]
+    below = next((origin for dotted, origin in origins.items() if dotted.startswith(f"{key}.")), None)
+    if below is not None:
+        return below
+    parts = key.split(".")
+    holders = (".".join(parts[:end]) for end in range(len(parts) - 1, 0, -1))
+    return next((origins[holder] for holder in holders if holder in origins), "default")
 
 
 def _one_line(text: str) -> str:

@@ -2,7 +2,9 @@
 
 A kind that fails does not stop the others: it is recorded as `failed` with its error and whatever was listed
 before the failure stays on disk for inspection. Only credentials that do not work, or an API that cannot be
-reached at all, stop a run before it starts; an API lost half-way marks the remaining kinds failed.
+reached at all, stop a run before it starts. When a kind's connection breaks, the API is asked for /version: if it
+answers, only that kind failed (a proxy resetting one kind's pages) and the next kinds are listed; if it does not,
+the API was lost half-way and the remaining kinds are marked failed without trying them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from exporter import __version__, catalog, normalize, selectors
-from exporter.catalog import ReportKind
+from exporter.catalog import Family, ReportKind
 from exporter.config import FilterSettings, KubeSettings, Settings
 from exporter.errors import KubeError
 from exporter.filesource import FileScan, iter_report_objects
@@ -27,6 +29,7 @@ from exporter.progress import Reporter
 from exporter.rundir import layout
 from exporter.rundir.manifest import KindResult, KindStatus, RunInfo, build_manifest
 from exporter.rundir.writer import KindWriter, json_line, write_manifest
+from exporter.secretmask import mask_secret_report
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,8 @@ def get_from_cluster(
             elif not state.served:
                 result = KindResult(kind, KindStatus.ABSENT)
             else:
-                result, lost = _collect_kind(api, kind, run_dir, settings, reporter)
+                result, broken = _collect_kind(api, kind, run_dir, settings, reporter)
+                lost = None if broken is None else _api_gone(api, kind, reporter)
             _report_result(reporter, result)
             results.append(result)
     finally:
@@ -137,6 +141,8 @@ class _KindSink:
         self._include = set(filters.namespaces) if only_namespaces and kind.namespaced else set()
         self._exclude = set(filters.exclude_namespaces) if kind.namespaced else set()
         self._strict = settings.strict
+        # Only exposed secrets are decoded to be masked; every other kind keeps the fast path (shallow.py).
+        self._mask = settings.mask_secrets and kind.family is Family.EXPOSED_SECRET
         self._reporter = reporter
         self.restarts = 0
         self._reset()
@@ -147,6 +153,7 @@ class _KindSink:
         self.malformed: list[str] = []
         self.warnings: list[str] = []
         self.unfetched: list[str] = []
+        self.masked = 0
 
     def accept(self, item: Any, *, unfetched: ApiStatusError | None = None) -> None:
         """Filter, de-duplicate, check and write one object: a ShallowObject from a cluster, a dict from files.
@@ -156,6 +163,8 @@ class _KindSink:
         check: Callable[[ReportKind], normalize.Checks]
         line: Callable[[ReportKind], bytes]
         describe: Callable[[], str]
+        if self._mask:
+            item = self._masked(item)
         if isinstance(item, ShallowObject):
             namespace, name = item.namespace, item.name
             check, line, describe = item.check, item.line, item.describe
@@ -184,6 +193,20 @@ class _KindSink:
             self.malformed.append(f"{describe()}: {'; '.join(checks.malformed)}")
         self._writer.write_line(line(self.kind))
 
+    def _masked(self, item: Any) -> Any:
+        """The object with its uncensored secrets masked (exporter/secretmask.py), counted for the kind's log line."""
+        key = self.kind.payload_key
+        if isinstance(item, ShallowObject):
+            report, masked = mask_secret_report(item.value(key))
+            item = item.replaced(key, report) if masked else item
+        elif isinstance(item, Mapping):
+            report, masked = mask_secret_report(item.get(key))
+            item = {**item, key: report} if masked else item
+        else:
+            masked = 0
+        self.masked += masked
+        return item
+
     def page_done(self) -> None:
         self._reporter.kind_advanced(self.kind.plural, self._writer.objects)
 
@@ -195,6 +218,12 @@ class _KindSink:
     def finish(self, status: KindStatus, error: str | None = None) -> KindResult:
         """The kind's result; objects whose report could not be fetched fail a kind that was listed completely."""
         written = self._writer.close()
+        if self.masked:
+            self._reporter.info(
+                f"{self.kind.plural}: masked {self.masked} exposed secrets that the scanner had not censored "
+                "(mask_secrets)",
+                event="secrets_masked", kind=self.kind.plural, masked=self.masked,
+            )  # fmt: skip
         if self.unfetched and status is KindStatus.COMPLETE:
             status = KindStatus.FAILED
             error = (
@@ -210,7 +239,7 @@ class _KindSink:
 def _collect_kind(
     api: KubeApi, kind: ReportKind, run_dir: Path, settings: Settings, reporter: Reporter
 ) -> tuple[KindResult, str | None]:
-    """One kind, restarting on 410; returns its result and, if the API was lost, why."""
+    """One kind, restarting on 410; returns its result and, if its connection broke (KubeError), why."""
     sink = _KindSink(run_dir, kind, settings, reporter, only_namespaces=False)
     full_spec = kind.list_omits_payload
     while True:
@@ -231,6 +260,26 @@ def _collect_kind(
             return sink.finish(KindStatus.FAILED, _failure_message(kind, exc)), None
         except KubeError as exc:
             return sink.finish(KindStatus.FAILED, str(exc)), str(exc)
+
+
+def _api_gone(api: KubeApi, failed: ReportKind, reporter: Reporter) -> str | None:
+    """After `failed` lost its connection: None when the API still answers (any HTTP status), else why it is gone.
+
+    One probe, with the client's retries: an API that is really gone costs one more round of them, then the
+    remaining kinds are failed at once instead of each waiting out its own.
+    """
+    try:
+        api.get_json("/version")
+    except ApiStatusError:
+        pass  # an answer, if not a welcome one: the server is there
+    except KubeError as exc:
+        return str(exc)
+    reporter.warning(
+        f"{failed.plural} lost its connection, but the Kubernetes API at {api.server} still answers: listing the "
+        "other kinds",
+        event="api_still_reachable", kind=failed.plural,
+    )  # fmt: skip
+    return None
 
 
 def _list_into(api: KubeApi, kind: ReportKind, sink: _KindSink, settings: Settings, *, full_spec: bool) -> None:

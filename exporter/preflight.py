@@ -17,6 +17,7 @@ from exporter import catalog
 from exporter.catalog import ReportKind
 from exporter.config import KubeSettings, Settings
 from exporter.errors import ExporterError
+from exporter.redact import redact_url
 
 if TYPE_CHECKING:
     from exporter.kube.api import KubeApi
@@ -121,7 +122,7 @@ def _dojo_checks(settings: Settings) -> Iterator[CheckLine]:
     except ExporterError as exc:
         yield CheckLine("defectdojo", "API key", FAILED, str(exc))
         return
-    yield CheckLine("defectdojo", "API key", OK, settings.dojo.url)
+    yield CheckLine("defectdojo", "API key", OK, redact_url(settings.dojo.url))
 
 
 def _same(found: bytes, expected: bytes) -> None:

@@ -18,7 +18,10 @@ import binascii
 import copy
 import json
 import re
+import socket
+import struct
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -110,7 +113,8 @@ class RecordedRequest:
     method: str
     path: str
     query: Mapping[str, str]
-    status: int
+    status: int  # 0: the connection was reset instead of answered
+    at: float = 0.0  # time.monotonic() when the request was answered, to measure waits between retries
 
 
 class Fault:
@@ -165,6 +169,13 @@ class _ExpireFault(Fault):
     pass
 
 
+class _ResetFault(Fault):
+    """Reset the connection instead of answering continue pages (page 2 on) of one resource's lists."""
+
+    def matches(self, call: _Call) -> bool:
+        return call.verb == "list" and bool(call.query.get("continue"))
+
+
 class _Forbid(Fault):
     def __init__(
         self,
@@ -203,6 +214,10 @@ class _Reply:
 
 class _BadRequestError(Exception):
     pass
+
+
+_RESET = _Reply(0, b"")
+"""Not an answer: the handler resets the connection (``KubeStandin.reset_continue``)."""
 
 
 class KubeStandin:
@@ -343,6 +358,12 @@ class KubeStandin:
         )
         return self._add_fault(fault)
 
+    def reset_continue(self, plural: ResourceRef, *, times: int | None = None) -> Fault:
+        """Reset the TCP connection (RST, no HTTP answer) on list requests carrying a continue token, ``times`` of
+        them or all: a proxy or load balancer that drops long-lived list connections of one kind. Its first pages and
+        every other resource are served as usual."""
+        return self._add_fault(_ResetFault(self, self._key(plural), times))
+
     def expire_continue(self, plural: ResourceRef, *, times: int = 1) -> Fault:
         """Answer the next request carrying a continue token with 410 Expired, as after an etcd compaction."""
         return self._add_fault(_ExpireFault(self, self._key(plural), times))
@@ -403,7 +424,7 @@ class KubeStandin:
                 reply = self._respond(split.path, query, authorization)
             except Exception as error:
                 reply = _status_reply(500, f"Internal error occurred: {error}", causes=str(error))
-            self._requests.append(RecordedRequest(method, split.path, query, reply.status))
+            self._requests.append(RecordedRequest(method, split.path, query, reply.status, time.monotonic()))
         return reply
 
     def _respond(self, path: str, query: Mapping[str, str], authorization: str) -> _Reply:
@@ -478,6 +499,10 @@ class KubeStandin:
             if fault.matches(call):
                 fault._consume()
                 return _injected(fault)
+        for fault in self._active(key, _ResetFault):
+            if fault.matches(call):
+                fault._consume()
+                return _RESET
         if call.verb == "get":
             return self._get(call)
         if call.query.get("continue"):
@@ -594,6 +619,12 @@ class _Handler(TrackingHandler):
 
     def do_GET(self) -> None:
         reply = self.server.standin._handle("GET", self.path, self.headers.get("Authorization", ""))
+        if reply is _RESET:
+            # SO_LINGER with a zero timeout makes close() send RST: the client reads ECONNRESET, not an answer
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+            return
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(reply.body)))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +166,35 @@ def test_partial_without_a_failed_kind_says_what_else_went_wrong() -> None:
         "malformed objects in vulnerabilityreports; 2 unreadable inputs",
     )
     assert runs.manifest_outcome(manifest("partial")) == (True, (), "")
+
+
+# --- what the listing says of when runs were written, and `latest` -----------------------------------------------
+
+
+def set_mtime(store: FileStore, run_id: str, moment: datetime, *, cluster: str = "prod") -> None:
+    """Make a directory archive say the run's objects were last written at `moment` (LastModified is the mtime)."""
+    for stored in store.list(keys.run_prefix(cluster, run_id)):
+        path = store.root.joinpath(*stored.key.split("/"))
+        os.utime(path, (moment.timestamp(), moment.timestamp()))
+
+
+def test_each_listed_run_carries_the_newest_last_modified_of_its_objects(store: FileStore) -> None:
+    archive_run(store, INCOMPLETE, None)
+    store.put_bytes(b"x", keys.run_file_key("prod", INCOMPLETE, "reports/x/configauditreports.jsonl.gz"))
+    set_mtime(store, INCOMPLETE, datetime(2026, 11, 20, 2, tzinfo=UTC))
+    newest = store.root / keys.run_file_key("prod", INCOMPLETE, "reports/x/configauditreports.jsonl.gz")
+    os.utime(newest, (datetime(2026, 11, 25, 4, tzinfo=UTC).timestamp(),) * 2)
+    (listed,) = runs.list_runs(store, "prod")
+    assert listed.last_modified == datetime(2026, 11, 25, 4, tzinfo=UTC)
+    assert runs.read_run(store, "prod", INCOMPLETE).last_modified == datetime(2026, 11, 25, 4, tzinfo=UTC)
+
+
+def test_latest_is_not_a_run_dated_in_the_future_but_the_one_written_last(store: FileStore) -> None:
+    ahead = "20991231T020000Z-dddd"  # a getter whose clock was decades ahead
+    archive_run(store, ahead, json.dumps(ALL_COMPLETE).encode())
+    archive_run(store, COMPLETE, json.dumps(ALL_COMPLETE).encode())
+    set_mtime(store, ahead, datetime(2026, 11, 20, 2, tzinfo=UTC))
+    set_mtime(store, COMPLETE, datetime(2026, 11, 21, 2, 5, tzinfo=UTC))
+    assert runs.resolve_run(store, "prod", "latest") == COMPLETE
+    set_mtime(store, ahead, datetime(2026, 11, 22, 2, tzinfo=UTC))
+    assert runs.resolve_run(store, "prod", "latest") == ahead, "written after the other, it is the latest"

@@ -44,11 +44,14 @@ def test_run_defaults_to_the_same_getter(tmp_path: Path) -> None:
     assert Path(result.stdout.strip()).parent == tmp_path / "runs"
 
 
-def test_json_log_lines_end_with_the_run_outcome(tmp_path: Path) -> None:
+def test_json_log_lines_end_with_the_run_outcome_and_the_summary(tmp_path: Path) -> None:
     result = runner.invoke(app, ["get", "--sample", "--out", str(tmp_path), "--log-format", "json"])
     lines = [json.loads(line) for line in result.stderr.splitlines()]
-    assert lines[0]["event"] == "run_started" and lines[-1]["event"] == "run_finished"
-    assert lines[-1]["exit_code"] == 0 and lines[-1]["objects"] > 0
+    assert lines[0]["event"] == "run_started" and [line["event"] for line in lines[-2:]] == ["run_finished", "summary"]
+    assert lines[-2]["exit_code"] == 0 and lines[-2]["objects"] > 0
+    summary = lines[-1]["summary"]
+    assert summary["outcome"] == "complete" and summary["objects"] == lines[-2]["objects"]
+    assert summary["top_images"][0] == {"image": "ghcr.io/acme-retail/shop-frontend:2.14.3", "critical": 6}
 
 
 @pytest.mark.parametrize(
@@ -145,8 +148,8 @@ def test_upload_from_the_getters_directory_then_prune_dry_run(tmp_path: Path) ->
 
 def test_archive_commands_without_a_destination_say_how_to_set_one(tmp_path: Path) -> None:
     result = runner.invoke(app, ["runs", "list"])
-    assert result.exit_code == 1
-    assert "no archive destination: set REPORT_EXPORTER_ARCHIVE" in result.stderr
+    assert result.exit_code == 2, "a setting is missing: nothing was tried"
+    assert "no archive destination: pass --archive, set REPORT_EXPORTER_ARCHIVE or archive.destination" in result.stderr
 
 
 def test_upload_of_an_unfinished_run_fails_with_one_line(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +12,10 @@ import pytest
 
 from exporter import catalog
 from exporter.catalog import CATALOG, Scanner
-from exporter.config import Settings
+from exporter.config import KubeSettings, Settings
 from exporter.errors import ExitCode, KubeError
 from exporter.getter import GetResult, get_from_cluster
+from exporter.kube.api import KubeApi, connect
 from exporter.pipeline import run_outcome
 from exporter.progress import JsonReporter
 from exporter.rundir import reader
@@ -224,3 +225,59 @@ def test_a_server_that_refuses_full_spec_is_listed_plainly(standins: StandinFact
     )
     asked = [(r.query.get("resourceVersion"), r.status) for r in standin.requests if r.path.endswith("manifests")]
     assert asked[0] == ("fullSpec", 400) and all(status == 200 for _, status in asked[1:])
+
+
+def test_retry_after_is_waited_for_before_the_request_is_sent_again(cluster: KubeStandin, get: Run) -> None:
+    cluster.fail("vulnerabilityreports", 429, retry_after=2, on_page=2, body="text")
+    result, _ = get(cluster)  # backoff_factor 0: the only wait is the one the server asked for
+    assert entry(result, "vulnerabilityreports") | {"status": "complete", "objects": 7} == (
+        entry(result, "vulnerabilityreports")
+    )
+    pages = [r for r in cluster.requests if r.path.endswith("/vulnerabilityreports")]
+    throttled = next(index for index, r in enumerate(pages) if r.status == 429)
+    assert pages[throttled + 1].status == 200
+    assert pages[throttled + 1].at - pages[throttled].at >= 2.0
+
+
+def test_a_connection_reset_on_one_kinds_pages_fails_that_kind_alone(cluster: KubeStandin, get: Run) -> None:
+    cluster.reset_continue("vulnerabilityreports")
+    result, log = get(cluster, kube__retries=1)
+    failed = entry(result, "vulnerabilityreports")
+    assert failed["status"] == "failed" and failed["objects"] == 2, "the first page is kept"
+    assert failed["error"].startswith("cannot reach the Kubernetes API")
+    others = {e["plural"]: e["status"] for e in result.manifest["kinds"] if e["plural"] != "vulnerabilityreports"}
+    assert set(others.values()) == {"complete"}, others
+    assert entry(result, "vulnerabilitymanifests")["objects"] == 3
+    assert [line["kind"] for line in log if line["event"] == "api_still_reachable"] == ["vulnerabilityreports"]
+    assert run_outcome(result.manifest).exit_code is ExitCode.PARTIAL
+
+
+def test_an_api_gone_half_way_fails_the_remaining_kinds_without_trying_them(
+    cluster: KubeStandin, tmp_path: Path, settings_with: Callable[..., Settings]
+) -> None:
+    """The reset of vulnerabilityreports' second page is the API going away: /version fails too."""
+    cluster.reset_continue("vulnerabilityreports")
+
+    def connect_then_lose(kube: KubeSettings) -> KubeApi:
+        api = connect(kube)
+        get_bytes = api.get_bytes
+
+        def lost_on_failure(path: str, query: Sequence[tuple[str, str]] = ()) -> bytes:
+            try:
+                return get_bytes(path, query)
+            except KubeError:
+                cluster.close()
+                raise
+
+        api.get_bytes = lost_on_failure  # type: ignore[method-assign]
+        return api
+
+    kubeconfig = cluster.write_kubeconfig(tmp_path / "kubeconfig")
+    settings = settings_with(kube__kubeconfig=kubeconfig, kube__page_size=2, kube__retries=1, kube__backoff_factor=0)
+    result = get_from_cluster(settings, tmp_path / "out", JsonReporter(io.StringIO()), connector=connect_then_lose)
+    statuses = {e["plural"]: (e["status"], e.get("error", "")) for e in result.manifest["kinds"]}
+    assert statuses.pop("vulnerabilityreports")[0] == "failed"
+    assert all(status == "failed" and error.startswith("not listed: cannot reach the Kubernetes API")
+               for status, error in statuses.values()), statuses  # fmt: skip
+    listed = {r.path.rsplit("/", 1)[-1] for r in cluster.requests if r.path.startswith("/apis/") and r.query}
+    assert listed == {"vulnerabilityreports"}, "no other kind was tried"

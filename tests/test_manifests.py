@@ -90,3 +90,43 @@ def test_network_policy_allows_egress_only_to_dns_api_s3_and_dojo() -> None:
     assert {port["port"] for port in egress[0]["ports"]} == {53}
     assert all("ipBlock" in peer for rule in egress[1:] for peer in rule["to"]), "no open egress"
     assert all(rule.get("to") for rule in egress), "every rule names its destination"
+
+
+TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def test_only_the_getter_gets_the_service_account_token() -> None:
+    """The uploader holds the S3 and DefectDojo credentials: it must not also hold the API token it never uses."""
+    spec = pod_spec()
+    assert spec["automountServiceAccountToken"] is False
+    accounts = [d for d in yaml.safe_load_all((REPO / "cronjob" / "rbac.yaml").read_text())
+                if d["kind"] == "ServiceAccount"]  # fmt: skip
+    assert accounts[0]["automountServiceAccountToken"] is False, "no other pod of the account gets it either"
+    (getter,), (uploader,) = spec["initContainers"], spec["containers"]
+    assert [m for m in getter["volumeMounts"] if m["mountPath"] == TOKEN_PATH] == [
+        {"name": "kube-api-access", "mountPath": TOKEN_PATH, "readOnly": True}
+    ]
+    assert all(m["name"] != "kube-api-access" and not m["mountPath"].startswith("/var/run/secrets")
+               for m in uploader["volumeMounts"])  # fmt: skip
+
+
+def test_the_getter_token_volume_is_what_the_in_cluster_config_reads() -> None:
+    """kubernetes' load_incluster_config reads token and ca.crt under TOKEN_PATH; the token expires soon and is
+    renewed by the kubelet, which the client picks up (it re-reads the file every minute)."""
+    from kubernetes.config import incluster_config
+
+    volume = next(v for v in pod_spec()["volumes"] if v["name"] == "kube-api-access")
+    sources = volume["projected"]["sources"]
+    token = next(s["serviceAccountToken"] for s in sources if "serviceAccountToken" in s)
+    ca = next(s["configMap"] for s in sources if "configMap" in s)
+    namespace = next(s["downwardAPI"] for s in sources if "downwardAPI" in s)
+    files = {token["path"], *(item["path"] for item in ca["items"]), *(i["path"] for i in namespace["items"])}
+    assert {f"{TOKEN_PATH}/{name}" for name in files} >= {
+        incluster_config.SERVICE_TOKEN_FILENAME,
+        incluster_config.SERVICE_CERT_FILENAME,
+    }
+    assert files == {"token", "ca.crt", "namespace"}
+    assert 600 <= token["expirationSeconds"] <= 3600, "short-lived, within what the API server accepts"
+    assert ca == {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}
+    assert namespace["items"] == [{"path": "namespace", "fieldRef": {"apiVersion": "v1",
+                                                                     "fieldPath": "metadata.namespace"}}]  # fmt: skip

@@ -10,6 +10,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from exporter.archive.retention import (
+    INCOMPLETE_IN_GRACE,
     ArchivedRun,
     Duration,
     RetentionPlan,
@@ -169,7 +170,7 @@ def test_incomplete_runs_never_count_and_are_deleted_after_the_grace() -> None:
     plan = plan_retention(runs, RetentionPolicy(keep_last=1), now=datetime(2026, 11, 24, 3, tzinfo=UTC))
     assert reasons_by_day(plan) == {
         "2026-11-23 02:00": ("incomplete, within grace: may still be uploading",),
-        "2026-11-22 02:00": ("incomplete for more than 2d: an upload that never finished",),
+        "2026-11-22 02:00": ("incomplete, last written more than 2d ago: an upload that never finished",),
         "2026-11-21 02:00": ("newest complete run", "last snapshot"),
         "2026-11-20 02:00": ("no keep rule matched",),
     }
@@ -198,6 +199,69 @@ def test_an_empty_policy_keeps_every_complete_run_and_still_clears_dead_uploads(
 def test_no_runs_make_an_empty_plan() -> None:
     plan = plan_retention([], RetentionPolicy(keep_last=1), now=datetime(2026, 11, 24, tzinfo=UTC))
     assert plan.decisions == () and plan.describe() == []
+
+
+# --- runs dated in the future: a getter whose clock was ahead ------------------------------------------------------
+
+
+def skewed(stamp: str, written: str, *, complete: bool = True) -> ArchivedRun:
+    """A run whose id says `stamp` (the getter's clock) and whose objects the store last wrote at `written`."""
+    started = datetime.fromisoformat(stamp).replace(tzinfo=UTC)
+    last_write = datetime.fromisoformat(written).replace(tzinfo=UTC)
+    return ArchivedRun(layout.new_run_id(started, "beef"), started, complete, last_modified=last_write)
+
+
+def test_a_run_dated_in_the_future_takes_no_keep_last_slot_for_good() -> None:
+    ahead = skewed("2030-01-01T02:00:00", "2026-11-20T02:05:00")
+    runs = [ahead, run("2026-11-23T02:00:00"), run("2026-11-22T02:00:00"), run("2026-11-21T02:00:00")]
+    plan = plan_retention(runs, RetentionPolicy(keep_last=2), now=datetime(2026, 11, 24, 3, tzinfo=UTC))
+    assert [decision.run.run_id for decision in plan.decisions] == [
+        "20261123T020000Z-0000", "20261122T020000Z-0000", "20261121T020000Z-0000", "20300101T020000Z-beef"
+    ]  # fmt: skip
+    assert kept_days(plan) == ["2026-11-23", "2026-11-22"]
+    assert plan.describe()[-1] == (
+        "delete  20300101T020000Z-beef         0 B  no keep rule matched; "
+        "dated in the future (2030-01-01 02:00Z): judged by its last write 2026-11-20 02:05Z"
+    )
+
+
+def test_a_future_dated_run_written_last_is_the_newest_complete_run_and_says_why() -> None:
+    ahead = skewed("2030-01-01T02:00:00", "2026-11-23T02:10:00")
+    runs = [ahead, run("2026-11-22T02:00:00"), run("2026-11-21T02:00:00")]
+    plan = plan_retention(runs, RetentionPolicy(keep_daily=1), now=datetime(2026, 11, 24, 3, tzinfo=UTC))
+    assert plan.decisions[0].run is ahead
+    assert plan.decisions[0].reasons == (
+        "newest complete run",
+        "daily snapshot",
+        "dated in the future (2030-01-01 02:00Z): judged by its last write 2026-11-23 02:10Z",
+    )
+    assert kept_days(plan) == ["2030-01-01"], "the 23rd's bucket holds it; the 22nd and 21st go"
+
+
+def test_a_run_less_than_a_day_ahead_is_taken_at_its_word() -> None:
+    slightly = skewed("2026-11-24T20:00:00", "2026-11-24T03:00:00")
+    plan = plan_retention([slightly, run("2026-11-24T02:00:00")], RetentionPolicy(keep_last=1),
+                          now=datetime(2026, 11, 24, 3, 5, tzinfo=UTC))  # fmt: skip
+    assert plan.decisions[0].run is slightly and plan.decisions[0].reasons == ("newest complete run", "last snapshot")
+
+
+def test_an_unfinished_run_dated_in_the_future_is_judged_by_its_last_write() -> None:
+    dead = skewed("2030-01-01T02:00:00", "2026-11-18T02:05:00", complete=False)
+    plan = plan_retention([dead, run("2026-11-23T02:00:00")], RetentionPolicy(keep_last=1),
+                          now=datetime(2026, 11, 24, 3, tzinfo=UTC))  # fmt: skip
+    assert plan.delete == (dead,)
+    assert reasons_by_day(plan)["2030-01-01 02:00"] == (
+        "incomplete, last written more than 2d ago: an upload that never finished",
+        "dated in the future (2030-01-01 02:00Z): judged by its last write 2026-11-18 02:05Z",
+    )
+
+
+def test_an_unfinished_run_is_judged_by_its_last_write_not_its_id() -> None:
+    backlog = ArchivedRun.from_run_id(
+        "20261116T020000Z-0a0a", complete=False, last_modified=datetime(2026, 11, 24, 2, 59, tzinfo=UTC)
+    )
+    plan = plan_retention([backlog], RetentionPolicy(keep_last=1), now=datetime(2026, 11, 24, 3, tzinfo=UTC))
+    assert plan.keep == (backlog,) and plan.decisions[0].reasons == (INCOMPLETE_IN_GRACE,)
 
 
 # --- partial runs: valid data, never the newest complete run ---------------------------------------------------------
@@ -290,7 +354,8 @@ def test_describe_prints_one_line_per_run_with_its_reasons() -> None:
     assert plan.describe() == [
         "keep    20261123T020000Z-3f9a     3.0 MiB  newest complete run; last snapshot",
         "delete  20261122T020000Z-aa01       512 B  no keep rule matched",
-        "delete  20261121T020000Z-bb02     2.0 KiB  incomplete for more than 2d: an upload that never finished",
+        "delete  20261121T020000Z-bb02     2.0 KiB  incomplete, last written more than 2d ago: an upload that never "
+        "finished",
     ]
     assert plan.summary() == "keep 1 runs (3.0 MiB), delete 2 runs (2.5 KiB)"
 
@@ -405,7 +470,19 @@ def archived_runs(draw: st.DrawFn) -> ArchivedRun:
     problem = draw(st.sampled_from(["", "manifest unreadable: not JSON"])) if partial else ""
     run_id = layout.new_run_id(started, suffix)
     size = draw(st.integers(0, 10**9))
-    return ArchivedRun(run_id, started, complete, size, partial=partial, failed_kinds=failed, problem=problem)
+    # written around its start by the store's clock (before it, when the getter's clock was ahead), or not listed
+    written = draw(st.none() | st.builds(lambda hours: started + timedelta(hours=hours), st.integers(-24 * 400, 72)))
+    return ArchivedRun(
+        run_id, started, complete, size, partial=partial, failed_kinds=failed, problem=problem, last_modified=written
+    )
+
+
+def placed_at(run: ArchivedRun, now: datetime) -> datetime:
+    """The rule, written out here rather than taken from the module: a run dated more than a day ahead of now is
+    placed at its last write when that is known."""
+    if run.started_at > now + timedelta(days=1) and run.last_modified is not None:
+        return run.last_modified
+    return run.started_at
 
 
 run_lists = st.lists(archived_runs(), max_size=40)
@@ -420,8 +497,8 @@ def test_plan_decides_every_run_once_newest_first_whatever_the_input_order(
     assert Counter(plan.keep) + Counter(plan.delete) == Counter(runs)
     assert len(plan.keep) + len(plan.delete) == len(runs)
     assert all(decision.reasons for decision in plan.decisions)
-    started = [decision.run.started_at for decision in plan.decisions]
-    assert started == sorted(started, reverse=True)
+    placed = [placed_at(decision.run, now) for decision in plan.decisions]
+    assert placed == sorted(placed, reverse=True)
     assert plan_retention(data.draw(st.permutations(runs)), policy, now=now) == plan
 
 
@@ -459,14 +536,15 @@ def test_a_partial_run_never_takes_the_place_of_the_newest_complete_run(
 
 
 @given(runs=run_lists, policy=policies, now=nows)
-def test_incomplete_runs_are_judged_by_age_alone_and_never_count(
+def test_incomplete_runs_are_judged_by_their_last_write_alone_and_never_count(
     runs: list[ArchivedRun], policy: RetentionPolicy, now: datetime
 ) -> None:
     plan = plan_retention(runs, policy, now=now)
     cutoff = policy.incomplete_grace.before(now)
     for decision in plan.decisions:
         if not decision.run.complete:
-            assert decision.keep == (decision.run.started_at >= cutoff)
+            written = decision.run.last_modified or decision.run.started_at
+            assert decision.keep == (written >= cutoff)
     only_complete = plan_retention([r for r in runs if r.complete], policy, now=now)
     assert [d for d in plan.decisions if d.run.complete] == list(only_complete.decisions)
 

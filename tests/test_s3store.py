@@ -149,7 +149,7 @@ def test_single_part_etag_is_the_hex_md5() -> None:
         ("s3://archive", "archive", ""),
         ("s3://archive/", "archive", ""),
         ("s3://archive/clusters/prod", "archive", "clusters/prod/"),
-        ("s3://archive//clusters/prod/", "archive", "clusters/prod/"),
+        ("s3://archive/clusters/prod/", "archive", "clusters/prod/"),
     ],
 )
 def test_destination_prefix_ends_with_one_slash(url: str, bucket: str, prefix: str) -> None:
@@ -537,8 +537,8 @@ def test_region_mismatch_is_reported_instead_of_silently_retried() -> None:
     message = failure(lambda: list(store.list("")))
     assert message == (
         "cannot list s3://archive/clusters/prod/: the S3 store at https://s3.eu-central-1.amazonaws.com expects "
-        "requests signed for region 'RegionOne', not 'eu-central-1'; set AWS_DEFAULT_REGION to the store's "
-        "location (e.g. us-east-1 or RegionOne)"
+        "requests signed for region 'RegionOne', not 'eu-central-1'; set AWS_DEFAULT_REGION (or AWS_REGION, which "
+        "wins) to the store's location (e.g. us-east-1 or RegionOne)"
     )
     assert len(sent) == 1
 

@@ -4,25 +4,33 @@ The plan is a pure function of the listed runs, the policy and the clock, so `pr
 `prune` would delete and why; deleting is a later, separate step in the archive store. The keep rules follow restic's
 `internal/data/snapshot_policy.go` (`ExpirePolicy`, `ApplyPolicy`), so a policy means what people who run
 `restic forget` expect. An archive that is still being written to needs three more rules, which win over the policy:
-the newest complete run and the run just uploaded are never deleted, and a run without a manifest is judged by its
-age alone, because it is either an upload in progress or one that died.
+the newest complete run and the run just uploaded are never deleted, and a run without a manifest is judged by when
+its objects were last written, because it is either an upload in progress or one that died. Its run id says when
+the getter started, which says nothing of an upload that started days later (a backlog, a retried night).
 
 A partial run (its manifest says some kinds failed) is valid data and is judged by the keep rules like a complete
 one, but it never stands in for the newest complete run: a night whose scans half failed must not be the reason the
 last whole night is deleted. Its decision says it is partial, so `prune --dry-run` shows it.
+
+A run id is the getter's clock. A run dated more than FUTURE_TOLERANCE after now came from a clock that was ahead;
+taken at its word it would be the newest run, and hold `latest` and a `keep_last` slot, until that date. It is
+judged instead by when the store (whose clock this does not depend on) last wrote its objects, and says so.
 """
 
 from __future__ import annotations
 
-import calendar
-import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from exporter.archive.archived_run import ArchivedRun
+from exporter.archive.durations import Duration, parse_duration
 from exporter.config import RetentionSettings
-from exporter.errors import ConfigError
-from exporter.rundir import layout
+
+__all__ = [  # ArchivedRun, Duration and parse_duration live beside the policy and are part of its interface
+    "FUTURE_TOLERANCE", "ArchivedRun", "Decision", "Duration", "RetentionPlan", "RetentionPolicy", "dated_in_future",
+    "judged_at", "last_written", "parse_duration", "plan_retention",
+]  # fmt: skip
 
 NO_POLICY = "no retention policy"
 NEWEST_COMPLETE = "newest complete run"
@@ -30,89 +38,8 @@ NEWEST_FINISHED = "newest finished run: no complete run exists"
 JUST_UPLOADED = "just uploaded"
 INCOMPLETE_IN_GRACE = "incomplete, within grace: may still be uploading"
 NO_RULE_KEEPS = "no keep rule matched"
-
-
-@dataclass(frozen=True)
-class ArchivedRun:
-    """One run in the archive. `complete` means finished: its manifest.json exists (it is uploaded last).
-
-    A finished run is `partial` when its manifest says so or cannot be read; `failed_kinds` are the plurals of the
-    kinds that failed, `problem` any other cause in words (malformed objects, an unreadable manifest).
-    """
-
-    run_id: str
-    started_at: datetime
-    complete: bool
-    size: int = 0
-    partial: bool = False
-    failed_kinds: tuple[str, ...] = ()
-    problem: str = ""
-
-    def __post_init__(self) -> None:
-        # Buckets are UTC days, weeks, months: a naive time would silently be read as the host's local time.
-        if self.started_at.tzinfo is None:
-            raise ValueError(f"run {self.run_id}: started_at {self.started_at} has no time zone; give it in UTC")
-        if self.partial and not self.complete:
-            raise ValueError(f"run {self.run_id}: only a finished run (one with a manifest) can be partial")
-        if (self.failed_kinds or self.problem) and not self.partial:
-            raise ValueError(f"run {self.run_id}: failed kinds or a problem make a run partial; set partial=True")
-
-    @classmethod
-    def from_run_id(
-        cls,
-        run_id: str,
-        *,
-        complete: bool,
-        size: int = 0,
-        partial: bool = False,
-        failed_kinds: tuple[str, ...] = (),
-        problem: str = "",
-    ) -> ArchivedRun:
-        """The run id is the UTC start time, so a key listing (and, for partial runs, the manifest) is all it takes."""
-        started_at = layout.run_started_at(run_id)
-        return cls(run_id, started_at, complete, size, partial=partial, failed_kinds=failed_kinds, problem=problem)
-
-    @property
-    def status(self) -> str:
-        """`complete`, `partial` (finished, but some kinds failed) or `incomplete` (no manifest: uploading or died)."""
-        if not self.complete:
-            return "incomplete"
-        return "partial" if self.partial else "complete"
-
-    @property
-    def status_text(self) -> str:
-        """The status with what makes a run partial: `partial: failed configauditreports`."""
-        if not self.partial:
-            return self.status
-        causes = [f"failed {', '.join(self.failed_kinds)}"] if self.failed_kinds else []
-        causes += [self.problem] if self.problem else []
-        return f"partial: {'; '.join(causes) or 'the manifest says so'}"
-
-
-@dataclass(frozen=True)
-class Duration:
-    """A span in calendar units, as restic's `Duration`: one month back from March 31 is February 28, not 30 days."""
-
-    years: int = 0
-    months: int = 0
-    weeks: int = 0
-    days: int = 0
-    hours: int = 0
-
-    def __str__(self) -> str:
-        amounts = (self.years, self.months, self.weeks, self.days, self.hours)
-        return "".join(f"{amount}{unit}" for amount, unit in zip(amounts, "ymwdh", strict=True) if amount) or "0d"
-
-    def zero(self) -> bool:
-        return not (self.years or self.months or self.weeks or self.days or self.hours)
-
-    def before(self, moment: datetime) -> datetime:
-        """The moment this long before `moment`; the start of the calendar if that lies before year 1."""
-        try:
-            shifted = _shift_months(moment, -(12 * self.years + self.months))
-            return shifted - timedelta(weeks=self.weeks, days=self.days, hours=self.hours)
-        except (ValueError, OverflowError):
-            return datetime.min.replace(tzinfo=UTC)
+# How far ahead of now a run id may be before its clock is distrusted: clocks drift by seconds, not by a day.
+FUTURE_TOLERANCE = timedelta(days=1)
 
 
 DEFAULT_INCOMPLETE_GRACE = Duration(days=2)
@@ -212,22 +139,6 @@ class RetentionPlan:
         )
 
 
-def parse_duration(text: str) -> Duration:
-    """`1y6m2w3d12h` as restic writes it, plus `w` for weeks. `m` is months, not minutes, as in restic: nightly
-    runs have no use for minutes. A unit given twice adds up. Calendar arithmetic is our own (`_shift_months`) rather
-    than dateutil's relativedelta, which is not a dependency of this project."""
-    compact = text.strip()
-    if not _DURATION.fullmatch(compact):
-        raise ConfigError(
-            f"retention duration {text!r} is not like 30d, 1y6m, 2w or 12h: "
-            "write numbers followed by y (years), m (months), w (weeks), d (days) or h (hours)"
-        )
-    amounts = dict.fromkeys("ymwdh", 0)
-    for number, unit in _DURATION_PART.findall(compact):
-        amounts[unit] += int(number)
-    return Duration(years=amounts["y"], months=amounts["m"], weeks=amounts["w"], days=amounts["d"], hours=amounts["h"])
-
-
 def plan_retention(
     runs: Iterable[ArchivedRun], policy: RetentionPolicy, *, now: datetime, protect: Collection[str] = ()
 ) -> RetentionPlan:
@@ -236,30 +147,54 @@ def plan_retention(
     `protect` names runs that must stay whatever the policy says: the run this invocation just uploaded, which a
     clock-skewed start time could otherwise place outside every rule. Only finished runs (complete or partial) count
     toward keep rules, so a string of failed uploads cannot push the last good runs out of `keep_last`. The newest
-    complete run is kept whatever newer partial runs exist; with no complete run, the newest partial one is.
+    complete run is kept whatever newer partial runs exist; with no complete run, the newest partial one is. Runs
+    are ordered and bucketed by `judged_at`: a run dated in the future by the time the store last wrote it.
     """
     if now.tzinfo is None:
         raise ValueError(f"now {now} has no time zone; give it in UTC")
     protected = frozenset(protect)
-    ordered = sorted(runs, key=_newest_first, reverse=True)
+    ordered = sorted(runs, key=lambda run: _newest_first(run, now), reverse=True)
     finished = [run for run in ordered if run.complete]
-    by_policy = iter(_apply_policy(finished, policy, now=now))
+    by_policy = iter(_apply_policy([judged_at(run, now) for run in finished], policy, now=now))
     newest, newest_reason = _newest_to_keep(finished)
     decisions: list[Decision] = []
     for run in ordered:
         guards = [JUST_UPLOADED] if run.run_id in protected else []
+        marks = _future_marks(run, now)
         if run.complete:
             if run is newest:
                 guards.append(newest_reason)
-            decisions.append(_decide_finished(run, guards, next(by_policy)))
+            decisions.append(_decide_finished(run, guards, next(by_policy), marks))
         else:
-            decisions.append(_decide_incomplete(run, guards, policy.incomplete_grace, now=now))
+            decisions.append(_decide_incomplete(run, guards, policy.incomplete_grace, marks, now=now))
     return RetentionPlan(decisions=tuple(decisions))
 
 
-def _newest_first(run: ArchivedRun) -> tuple[datetime, str, bool, int, bool, tuple[str, ...], str]:
+def dated_in_future(run: ArchivedRun, now: datetime) -> bool:
+    """Its run id lies more than FUTURE_TOLERANCE after now: the getter's clock was ahead."""
+    return run.started_at > now + FUTURE_TOLERANCE
+
+
+def judged_at(run: ArchivedRun, now: datetime) -> datetime:
+    """The time retention and `latest` place a run at: its run id's start, unless it is dated in the future; then
+    when its objects were last written (the store's clock). Only a caller that listed no write times (a plan made
+    from run ids alone) leaves such a run at its date, and the plan says so."""
+    if dated_in_future(run, now) and run.last_modified is not None:
+        return run.last_modified
+    return run.started_at
+
+
+def last_written(run: ArchivedRun) -> datetime:
+    """When the run's objects were last written; its start time when the listing did not say."""
+    return run.last_modified if run.last_modified is not None else run.started_at
+
+
+def _newest_first(run: ArchivedRun, now: datetime) -> _SortKey:
     # Every field takes part, so equal keys mean equal runs and the plan does not depend on the listing's order.
-    return (run.started_at, run.run_id, run.complete, run.size, run.partial, run.failed_kinds, run.problem)
+    return (
+        judged_at(run, now), run.started_at, run.run_id, run.complete, run.size, run.partial, run.failed_kinds,
+        run.problem, run.last_modified or _NO_TIME,
+    )  # fmt: skip
 
 
 def _newest_to_keep(finished: Sequence[ArchivedRun]) -> tuple[ArchivedRun | None, str]:
@@ -270,70 +205,77 @@ def _newest_to_keep(finished: Sequence[ArchivedRun]) -> tuple[ArchivedRun | None
     return (finished[0] if finished else None), NEWEST_FINISHED
 
 
-def _decide_finished(run: ArchivedRun, guards: list[str], kept_by: list[str]) -> Decision:
+def _future_marks(run: ArchivedRun, now: datetime) -> tuple[str, ...]:
+    """What the plan says of a run dated in the future, so `prune --dry-run` shows why it sits where it does."""
+    if not dated_in_future(run, now):
+        return ()
+    dated = f"dated in the future ({run.started_at:%Y-%m-%d %H:%M}Z)"
+    if run.last_modified is None:
+        return (f"{dated}: when it was written is unknown",)
+    return (f"{dated}: judged by its last write {run.last_modified.astimezone(UTC):%Y-%m-%d %H:%M}Z",)
+
+
+def _decide_finished(run: ArchivedRun, guards: list[str], kept_by: list[str], marks: tuple[str, ...]) -> Decision:
     """Kept by a guard or a rule; a partial run says so last, whatever the decision, for the person reading the plan."""
-    marks = (run.status_text,) if run.partial else ()
+    marks = (*marks, run.status_text) if run.partial else marks
     reasons = (*guards, *kept_by)
     if reasons:
         return Decision(run=run, keep=True, reasons=(*reasons, *marks))
     return Decision(run=run, keep=False, reasons=(NO_RULE_KEEPS, *marks))
 
 
-def _decide_incomplete(run: ArchivedRun, guards: list[str], grace: Duration, *, now: datetime) -> Decision:
-    """A run without a manifest is an upload in progress or one that died; only its age tells which."""
-    if run.started_at >= grace.before(now):
-        return Decision(run=run, keep=True, reasons=(*guards, INCOMPLETE_IN_GRACE))
+def _decide_incomplete(
+    run: ArchivedRun, guards: list[str], grace: Duration, marks: tuple[str, ...], *, now: datetime
+) -> Decision:
+    """A run without a manifest is an upload in progress or one that died: when its objects were last written tells
+    which. Its run id does not: an upload may start days after its getter (a backlog uploaded at once)."""
+    if last_written(run) >= grace.before(now):
+        return Decision(run=run, keep=True, reasons=(*guards, INCOMPLETE_IN_GRACE, *marks))
     if guards:
-        return Decision(run=run, keep=True, reasons=tuple(guards))
-    return Decision(run=run, keep=False, reasons=(f"incomplete for more than {grace}: an upload that never finished",))
+        return Decision(run=run, keep=True, reasons=(*guards, *marks))
+    died = f"incomplete, last written more than {grace} ago: an upload that never finished"
+    return Decision(run=run, keep=False, reasons=(died, *marks))
 
 
-def _apply_policy(complete: Sequence[ArchivedRun], policy: RetentionPolicy, *, now: datetime) -> list[list[str]]:
-    """The reasons each finished run (newest first) is kept, in restic's order: within, then the counted rules."""
+def _apply_policy(when: Sequence[datetime], policy: RetentionPolicy, *, now: datetime) -> list[list[str]]:
+    """The reasons each finished run (given by its time, newest first) is kept, in restic's order: within, then the
+    counted rules."""
     if policy.empty():
-        return [[NO_POLICY] for _ in complete]
-    reasons: list[list[str]] = [[] for _ in complete]
+        return [[NO_POLICY] for _ in when]
+    reasons: list[list[str]] = [[] for _ in when]
     within = policy.within()
     if within is not None:
-        for index in _kept_within(complete, within, now=now):
+        for index in _kept_within(when, within, now=now):
             reasons[index].append(f"within {within}")
     for rule, count in policy.count_rules():
-        for index, reason in _kept_by_bucket(complete, rule, count):
+        for index, reason in _kept_by_bucket(when, rule, count):
             reasons[index].append(reason)
     return reasons
 
 
-def _kept_within(complete: Sequence[ArchivedRun], within: Duration, *, now: datetime) -> list[int]:
+def _kept_within(when: Sequence[datetime], within: Duration, *, now: datetime) -> list[int]:
     """Measured from the newest run, not from now (restic's `findLatestTimestamp`), so an archive whose nightly job
     stopped keeps its last `within` of history instead of emptying. A run dated in the future is not the reference;
     with no run at or before now the reference is the start of time, as restic's zero `latest`: all are kept."""
-    reference = max((run.started_at for run in complete if run.started_at < now), default=None)
-    cutoff = within.before(reference) if reference is not None else datetime.min.replace(tzinfo=UTC)
-    return [index for index, run in enumerate(complete) if run.started_at > cutoff]
+    reference = max((moment for moment in when if moment < now), default=None)
+    cutoff = within.before(reference) if reference is not None else _NO_TIME
+    return [index for index, moment in enumerate(when) if moment > cutoff]
 
 
-def _kept_by_bucket(complete: Sequence[ArchivedRun], rule: _CountRule, count: int) -> Iterator[tuple[int, str]]:
+def _kept_by_bucket(when: Sequence[datetime], rule: _CountRule, count: int) -> Iterator[tuple[int, str]]:
     """The newest run of each of the `count` newest buckets that have runs; and, while counts are left, the oldest
     run as well ("oldest daily snapshot"), which restic does since 0.17 so a young archive keeps its longest history."""
     previous: object = _NO_BUCKET
     remaining = count
-    for index, run in enumerate(complete):
+    for index, moment in enumerate(when):
         if remaining == 0:
             return
-        bucket = rule.bucket(run.started_at.astimezone(UTC), index)
-        oldest = index == len(complete) - 1
+        bucket = rule.bucket(moment.astimezone(UTC), index)
+        oldest = index == len(when) - 1
         if bucket == previous and not oldest:
             continue
         yield index, rule.reason if bucket != previous else f"oldest {rule.reason}"
         previous, remaining = bucket, remaining - 1
-
-
-def _shift_months(moment: datetime, months: int) -> datetime:
-    """Calendar month arithmetic that clamps the day to the month's length (as relativedelta; Go's AddDate, which
-    restic uses, would roll March 31 minus a month over to March 3 and keep less than asked for)."""
-    year, month_index = divmod(moment.year * 12 + moment.month - 1 + months, 12)
-    day = min(moment.day, calendar.monthrange(year, month_index + 1)[1])
-    return moment.replace(year=year, month=month_index + 1, day=day)
 
 
 def _size(size: int) -> str:
@@ -383,7 +325,9 @@ def _year(started: datetime, _index: int) -> object:
     return started.year
 
 
+_SortKey = tuple[datetime, datetime, str, bool, int, bool, tuple[str, ...], str, datetime]
 _NO_BUCKET = object()
+_NO_TIME = datetime.min.replace(tzinfo=UTC)
 _COUNT_RULES = (
     _CountRule("last", "last snapshot", _position),
     _CountRule("daily", "daily snapshot", _day),
@@ -391,5 +335,3 @@ _COUNT_RULES = (
     _CountRule("monthly", "monthly snapshot", _month),
     _CountRule("yearly", "yearly snapshot", _year),
 )
-_DURATION = re.compile(r"(?:[0-9]+[ymwdh])+")
-_DURATION_PART = re.compile(r"([0-9]+)([ymwdh])")

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from exporter.archive import keys
-from exporter.archive.retention import ArchivedRun
-from exporter.archive.store import Store
-from exporter.errors import ArchiveError
-from exporter.rundir import reader
+from exporter.archive.archived_run import ArchivedRun
+from exporter.archive.retention import judged_at
+from exporter.archive.store import Store, StoredObject
+from exporter.errors import ArchiveError, RunDirError
+from exporter.rundir import layout, reader
 from exporter.rundir.manifest import KindStatus
 
 MANIFEST_READERS = 8  # manifests are small: the reads are round trips, a few at a time hide their latency
@@ -50,11 +52,10 @@ def read_run(store: Store, cluster: str, run_id: str) -> ArchivedRun:
     stored = [obj for obj in store.list(keys.run_prefix(cluster, run_id)) if _run_id_of(obj.key, cluster) == run_id]
     if not stored:
         raise ArchiveError(f"no run {run_id} of cluster {cluster!r} in {store.url}; see `report-exporter runs list`")
-    size = sum(obj.size for obj in stored)
-    if keys.manifest_key(cluster, run_id) not in {obj.key for obj in stored}:
-        return ArchivedRun.from_run_id(run_id, complete=False, size=size)
-    outcome = _read_outcome(store, cluster, run_id)
-    return ArchivedRun.from_run_id(run_id, complete=True, size=size, **outcome._asdict())
+    (listed,) = _runs_of(stored, cluster)
+    if not listed.complete:
+        return listed
+    return replace(listed, **_read_outcome(store, cluster, run_id)._asdict())
 
 
 def manifest_outcome(manifest: Mapping[str, Any]) -> ManifestOutcome:
@@ -75,33 +76,24 @@ def manifest_outcome(manifest: Mapping[str, Any]) -> ManifestOutcome:
     return ManifestOutcome(partial=partial, failed_kinds=failed, problem="; ".join(problems))
 
 
-def run_keys(store: Store, cluster: str, run_id: str) -> list[str]:
-    """Every key of one run."""
-    return [stored.key for stored in store.list(keys.run_prefix(cluster, run_id))]
-
-
 def read_archived_manifest(store: Store, cluster: str, run_id: str) -> dict[str, Any]:
-    try:
-        manifest = json.loads(store.get_bytes(keys.manifest_key(cluster, run_id)))
-    except ValueError:
-        raise ArchiveError(f"the manifest of run {run_id} in {store.url} is not JSON") from None
-    if not isinstance(manifest, dict):
-        raise ArchiveError(f"the manifest of run {run_id} in {store.url} is not a manifest")
-    return manifest
+    return _parse_manifest(store.get_bytes(keys.manifest_key(cluster, run_id)), store, run_id)
 
 
 def resolve_run(store: Store, cluster: str, run: str) -> str:
     """A run id from what the user typed: a full id, a unique prefix of one, or `latest`.
 
     `latest` is the newest finished run (one with a manifest), partial runs included: it is what the last night
-    archived, and `runs show` says whether it is partial. Resolving reads no manifest, only the key listing.
+    archived, and `runs show` says whether it is partial. Resolving reads no manifest, only the key listing. Runs
+    are placed as retention places them (`retention.judged_at`): a run dated in the future by when it was written.
     """
     runs = _list_by_keys(store, cluster)
     if run == "latest":
-        finished = [archived.run_id for archived in runs if archived.complete]
+        now = datetime.now(UTC)
+        finished = [archived for archived in runs if archived.complete]
         if not finished:
             raise ArchiveError(f"no finished run of cluster {cluster!r} in {store.url}")
-        return finished[-1]
+        return max(finished, key=lambda archived: (judged_at(archived, now), archived.run_id)).run_id
     matches = [archived.run_id for archived in runs if archived.run_id.startswith(run)]
     if len(matches) != 1:
         found = "no run" if not matches else f"{len(matches)} runs"
@@ -114,42 +106,77 @@ def resolve_run(store: Store, cluster: str, run: str) -> str:
 def restore_run(store: Store, cluster: str, run_id: str, target: Path) -> Path:
     """Download a complete run into `target/<run_id>/` and verify every file against its manifest.
 
-    The manifest is written last, as the getter does, so an interrupted restore is recognisably incomplete.
+    The archive is input like any other: every file name in the manifest is checked against the run-directory layout
+    before anything is downloaded or created, so a restore writes only under `target`; a manifest naming anything
+    else is refused whole. The manifest is written last, as the getter does, so an interrupted restore is
+    recognisably incomplete; it is the very bytes that were checked, not a second download.
     """
-    manifest = read_archived_manifest(store, cluster, run_id)
+    if not layout.is_run_id(run_id):
+        raise ArchiveError(f"{run_id!r} is not a run id; see `report-exporter runs list`")
+    manifest_bytes = store.get_bytes(keys.manifest_key(cluster, run_id))
+    manifest = _parse_manifest(manifest_bytes, store, run_id)
+    if problem := reader.manifest_problem(manifest):
+        raise ArchiveError(f"run {run_id} in {store.url} is not restored, its manifest is refused: {problem}")
     run_dir = target / run_id
     if run_dir.exists():
         raise ArchiveError(f"{run_dir} already exists; restore into another directory or remove it")
     run_dir.mkdir(parents=True)
     try:
-        for entry in manifest["kinds"]:
-            if entry.get("file"):
-                destination = run_dir / entry["file"]
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                store.get_file(keys.run_file_key(cluster, run_id, entry["file"]), destination)
-        mismatches = reader.verify(run_dir, manifest)
-        if mismatches:
-            raise ArchiveError(f"run {run_id} from {store.url} does not match its manifest: {'; '.join(mismatches)}")
-        (run_dir / "manifest.json").write_bytes(store.get_bytes(keys.manifest_key(cluster, run_id)))
+        _download_files(store, cluster, run_id, manifest, run_dir)
+        layout.manifest_path(run_dir).write_bytes(manifest_bytes)
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
     return run_dir
 
 
+def _download_files(store: Store, cluster: str, run_id: str, manifest: Mapping[str, Any], run_dir: Path) -> None:
+    """Each file of a checked manifest into `run_dir`, then verified against the manifest."""
+    for entry in manifest["kinds"]:
+        if entry.get("file"):
+            try:
+                destination = reader.kind_path(run_dir, entry["file"])
+            except RunDirError as error:
+                raise ArchiveError(f"run {run_id} is not restored: {error}") from None
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            store.get_file(keys.run_file_key(cluster, run_id, entry["file"]), destination)
+    mismatches = reader.verify(run_dir, manifest)
+    if mismatches:
+        raise ArchiveError(f"run {run_id} from {store.url} does not match its manifest: {'; '.join(mismatches)}")
+
+
+def _parse_manifest(data: bytes, store: Store, run_id: str) -> dict[str, Any]:
+    try:
+        manifest = json.loads(data)
+    except ValueError:
+        raise ArchiveError(f"the manifest of run {run_id} in {store.url} is not JSON") from None
+    if not isinstance(manifest, dict):
+        raise ArchiveError(f"the manifest of run {run_id} in {store.url} is not a manifest")
+    return manifest
+
+
 def _list_by_keys(store: Store, cluster: str) -> list[ArchivedRun]:
     """Every run from the key listing alone, oldest first: finished when its manifest is there, never partial."""
+    return _runs_of(store.list(keys.cluster_runs_prefix(cluster)), cluster)
+
+
+def _runs_of(listing: Iterable[StoredObject], cluster: str) -> list[ArchivedRun]:
+    """The runs of `cluster` in a listing, by run id: size, whether the manifest is there, and the newest
+    LastModified of their objects (what an unfinished or future-dated run is judged by)."""
     sizes: dict[str, int] = {}
+    written: dict[str, datetime] = {}
     finished: set[str] = set()
-    for stored in store.list(keys.cluster_runs_prefix(cluster)):
+    for stored in listing:
         parsed = keys.parse_run_key(stored.key)
         if parsed is None or parsed.cluster != cluster:
             continue
         sizes[parsed.run_id] = sizes.get(parsed.run_id, 0) + stored.size
+        written[parsed.run_id] = max(written.get(parsed.run_id, stored.last_modified), stored.last_modified)
         if parsed.is_manifest:
             finished.add(parsed.run_id)
     return [
-        ArchivedRun.from_run_id(run_id, complete=run_id in finished, size=sizes[run_id]) for run_id in sorted(sizes)
+        ArchivedRun.from_run_id(run_id, complete=run_id in finished, size=sizes[run_id], last_modified=written[run_id])
+        for run_id in sorted(sizes)
     ]
 
 

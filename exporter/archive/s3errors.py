@@ -35,7 +35,9 @@ _CREDENTIALS_ADVICE = (
     "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the files named by archive.access_key_file and "
     "archive.secret_key_file) and that the key belongs to this store"
 )
-_REGION_ADVICE = "set AWS_DEFAULT_REGION to the store's location (e.g. us-east-1 or RegionOne)"
+_REGION_ADVICE = (
+    "set AWS_DEFAULT_REGION (or AWS_REGION, which wins) to the store's location (e.g. us-east-1 or RegionOne)"
+)
 
 
 class RegionMismatchError(Exception):

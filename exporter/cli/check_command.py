@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 
-from exporter.cli.common import ArchiveOption, ClusterOption, ConfigOption, LogFormatOption, execute
+from exporter.cli.common import ArchiveOption, ClusterOption, ConfigOption, LogFormatOption, emit, execute
 from exporter.config import Settings
 from exporter.errors import ExitCode
 from exporter.progress import Reporter
+from exporter.redact import redact_urls
 
 KubeconfigOption = Annotated[Path | None, typer.Option("--kubeconfig", help="kubeconfig file (or KUBECONFIG)")]
 ContextOption = Annotated[str | None, typer.Option("--context", help="kubeconfig context")]
@@ -30,8 +31,10 @@ def check(
 ) -> None:
     """Check API access for every report kind, an archive probe (write, read, delete) and the DefectDojo key.
 
-    Run it once before the first night, with the CronJob's settings: `kubectl create job --from=cronjob/...` with
-    the command `report-exporter check`, or locally with the same environment.
+    Run it before the first night with the CronJob's settings: with the ConfigMap's config.yaml as --config, the
+    Secret's variables in the environment and a kubeconfig of the CronJob's ServiceAccount. (A Job made with
+    `kubectl create job --from=cronjob/report-exporter` runs the whole night instead: it cannot take another
+    command.) Exit 1 when any check fails.
     """
 
     def action(settings: Settings, reporter: Reporter) -> ExitCode:
@@ -40,7 +43,10 @@ def check(
         lines = run_checks(settings)
         width = max(len(line.what) for line in lines)
         for line in lines:
-            typer.echo(f"{line.system:<11} {line.what:<{width}}  {line.verdict:<7} {line.detail}".rstrip())
+            emit(
+                redact_urls(f"{line.system:<11} {line.what:<{width}}  {line.verdict:<7} {line.detail}").rstrip(),
+                stop_when_closed=False,
+            )
         failed = sum(line.verdict == FAILED for line in lines)
         reporter.info(f"check: {len(lines) - failed} passed, {failed} failed", event="check_finished", failed=failed)
         return ExitCode.FAILED if failed else ExitCode.OK

@@ -10,7 +10,16 @@ import typer
 
 from exporter import pipeline
 from exporter.archive.open import open_store
-from exporter.cli.common import AllowMassCloseOption, ConfigOption, LogFormatOption, allow_mass_close_flag, execute
+from exporter.cli.common import (
+    AllowMassCloseOption,
+    ConfigOption,
+    LogFormatOption,
+    allow_mass_close_flag,
+    emit,
+    execute,
+    require_dojo,
+    require_run_directory,
+)
 from exporter.config import Settings
 from exporter.errors import ExitCode
 from exporter.progress import Reporter
@@ -39,6 +48,7 @@ def plan_command(
     def action(settings: Settings, reporter: Reporter) -> ExitCode:
         from exporter.dojo.plan import build_plan  # noqa: PLC0415 - the converters load only for dojo commands
 
+        require_run_directory(run_dir, "RUN_DIR")
         run = run_dirs(run_dir)[-1]
         with tempfile.TemporaryDirectory(prefix="dojo-plan-") as scratch:
             plan = build_plan(run, reader.read_manifest(run), settings.dojo, Path(scratch))
@@ -48,17 +58,17 @@ def plan_command(
                     documents.mkdir(parents=True, exist_ok=True)
                     name = str(test.key).replace("/", "_").replace("#", "_part")
                     (documents / f"{name}.json").write_bytes(test.document)
-                typer.echo(
+                emit(
                     f"{context.product_type} / {context.product} / {context.engagement} / {context.title}\t"
                     f"{context.scan_type}\t{test.objects} reports\t{len(test.document)} bytes\t"
                     f"service {context.service}"
                 )
         for (scanner, family), why in sorted(plan.held.items()):
-            typer.echo(f"held: {scanner}/{family}: {why}")
+            emit(f"held: {scanner}/{family}: {why}")
         for line in plan.superseded:
-            typer.echo(f"superseded (archived, not imported): {line}")
+            emit(f"superseded (archived, not imported): {line}")
         for line in plan.unplaced:
-            typer.echo(f"not placed (archived, not imported): {line}")
+            emit(f"not placed (archived, not imported): {line}")
         return ExitCode.OK
 
     execute(config, {"log_format": log_format}, action)
@@ -78,6 +88,8 @@ def sync_command(
     """
 
     def action(settings: Settings, reporter: Reporter) -> ExitCode:
+        require_run_directory(run_dir, "RUN_DIR")
+        require_dojo(settings)
         store = open_store(settings.archive) if settings.archive.destination else None
         return pipeline.sync_dojo(settings, reporter, run_dirs(run_dir)[-1], store=store).exit_code
 

@@ -14,8 +14,10 @@ from exporter.cli.common import (
     ClusterOption,
     ConfigOption,
     LogFormatOption,
+    MetricsFileOption,
     UsageError,
     allow_mass_close_flag,
+    emit,
     execute,
     split,
 )
@@ -88,7 +90,7 @@ def get(
 
     def action(settings: Settings, reporter: Reporter) -> ExitCode:
         got = pipeline.get(settings, out, reporter, source=_source(from_files, sample))
-        typer.echo(str(got.run_dir))
+        emit(str(got.run_dir), stop_when_closed=False)  # the run is written: its outcome is the exit code
         return ExitCode.OK if exit_zero_on_manifest else got.outcome.exit_code
 
     execute(config, flags, action)
@@ -113,6 +115,7 @@ def run(
     log_format: LogFormatOption = None,
     strict: StrictOption = None,
     allow_mass_close: AllowMassCloseOption = False,
+    metrics_file: MetricsFileOption = None,
 ) -> None:
     """Get, then upload to the archive (when one is configured) in one process: local use and the demo.
 
@@ -123,6 +126,7 @@ def run(
                           page_size, context, kubeconfig, log_format, strict)  # fmt: skip
     flags["archive.destination"] = archive
     flags["dojo.allow_mass_close"] = allow_mass_close_flag(allow_mass_close)
+    flags["metrics.file"] = metrics_file
 
     def action(settings: Settings, reporter: Reporter) -> ExitCode:
         source = _source(from_files, sample)
@@ -135,7 +139,7 @@ def run(
 
 
 def _print_run_dir(run_dir: Path) -> None:
-    typer.echo(str(run_dir))
+    emit(str(run_dir), stop_when_closed=False)  # a closed standard output must not stop the upload
 
 
 def _source(from_files: Path | None, sample: bool) -> Path | None:

@@ -22,6 +22,7 @@ from urllib3.util.retry import Retry
 
 from exporter.config import DojoSettings
 from exporter.errors import ConfigError, DojoError
+from exporter.redact import redact_url
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 UNAVAILABLE_STATUSES = (502, 503, 504)  # a proxy or load balancer without a DefectDojo behind it
@@ -80,7 +81,8 @@ class DojoClient:
     def __init__(self, settings: DojoSettings, *, api_key: str) -> None:
         if not settings.url:
             raise DojoError("DefectDojo is not configured: set DD_URL and DD_API_KEY")
-        self.url = settings.url.rstrip("/")
+        self._base_url = settings.url.rstrip("/")
+        self.url = redact_url(self._base_url)  # what messages show: never the password of DD_URL's userinfo
         self._settings = settings
         self._session = requests.Session()
         self._session.headers["Authorization"] = f"Token {api_key}"
@@ -117,7 +119,7 @@ class DojoClient:
         """Every result of a filtered list endpoint (`products/?name=...`), following pagination."""
         results: list[dict[str, Any]] = []
         params: dict[str, Any] | None = {**filters, "limit": limit}
-        url: str | None = f"{self.url}/api/v2/{path}"
+        url: str | None = f"{self._base_url}/api/v2/{path}"
         while url:
             page = self._call("GET", url, f"list {path}", params=params)
             results.extend(page.get("results", []))
@@ -180,7 +182,7 @@ class DojoClient:
                 auto_create_context="true" if self._settings.auto_create_context else "false",
             )
         files = {"file": (f"{context.scan_type.replace(' ', '-').lower()}.json", document, "application/json")}
-        return self._call("POST", f"{self.url}/api/v2/reimport-scan/", f"reimport {context.title!r}", data=form,
+        return self._call("POST", f"{self._base_url}/api/v2/reimport-scan/", f"reimport {context.title!r}", data=form,
                           files=files)  # fmt: skip
 
     def _call(self, method: str, url: str, what: str, **kwargs: Any) -> dict[str, Any]:

@@ -5,17 +5,20 @@ service account, TLS); its typed models are skipped: pages are fetched raw (`_pr
 with `json`, which keeps a page of large custom resources cheap and avoids the models' dict conversions.
 
 Retries of 429 (honouring Retry-After), 5xx and connection errors are urllib3's `Retry`, installed in the
-client's pool manager, not a loop of our own.
+client's pool manager, not a loop of our own. Each retry is logged as a warning (`ReportedRetry`), which the CLI
+shows as a log line: an unreachable API is a line per attempt, not half a minute of silence before the error.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import orjson
 import urllib3
@@ -23,9 +26,12 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
+from urllib3.connectionpool import ConnectionPool
+from urllib3.response import BaseHTTPResponse
 
 from exporter.config import KubeSettings
-from exporter.errors import KubeError
+from exporter.errors import ConfigError, KubeError
+from exporter.redact import redact_url, redact_urls
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 BACKOFF_MAX_SECONDS = 30.0
@@ -53,7 +59,8 @@ class KubeApi:
 
     @property
     def server(self) -> str:
-        return str(self._client.configuration.host)
+        """The API server's URL as messages and the manifest show it: a kubeconfig's userinfo without password."""
+        return redact_url(str(self._client.configuration.host))
 
     def get_json(self, path: str, query: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
         """GET `path` and parse the body; raises ApiStatusError or KubeError (unreachable)."""
@@ -114,6 +121,7 @@ def connect(settings: KubeSettings) -> KubeApi:
         if _use_in_cluster(settings):
             k8s_config.load_incluster_config(client_configuration=configuration)
         else:
+            _check_kubeconfig(settings)
             k8s_config.load_kube_config(
                 config_file=str(settings.kubeconfig) if settings.kubeconfig else None,
                 context=settings.context,
@@ -125,7 +133,7 @@ def connect(settings: KubeSettings) -> KubeApi:
             f"cannot load Kubernetes credentials: {_one_line(str(exc))}; set KUBECONFIG or kube.kubeconfig "
             "(and kube.context), or run in a pod with a service account"
         ) from None
-    configuration.retries = urllib3.Retry(
+    configuration.retries = ReportedRetry(
         total=settings.retries,
         connect=settings.retries,
         read=settings.retries,
@@ -140,6 +148,69 @@ def connect(settings: KubeSettings) -> KubeApi:
     )
     configuration.connection_pool_maxsize = max(4, settings.fetch_concurrency + 1)
     return KubeApi(k8s_client.ApiClient(configuration), timeout=settings.request_timeout)
+
+
+_log = logging.getLogger(__name__)
+
+
+class ReportedRetry(urllib3.Retry):
+    """urllib3's Retry, logging a warning for every retry it grants: the attempt, the URL and the cause.
+
+    The log record carries `event` and `fields` for the CLI's reporter (exporter/cli/common.py). The URL is the
+    server and path: the query is left out (a continue token is long and says nothing to a person).
+    """
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)  # raises when exhausted
+        attempt = len(retry.history)
+        attempts = attempt + 1 + (retry.total if isinstance(retry.total, int) else 0)
+        where = redact_url(f"{_pool.scheme}://{_pool.host}:{_pool.port}" if _pool else "") + (url or "").split("?")[0]
+        cause = _root_cause(error) if error is not None else _status_cause(response)
+        wait = (retry.get_retry_after(response) if response is not None and retry.respect_retry_after_header
+                else None)  # fmt: skip
+        wait = retry.get_backoff_time() if wait is None else wait
+        _log.warning(
+            f"Kubernetes API: {method or 'GET'} {where} failed ({cause}), attempt {attempt} of {attempts}; "
+            f"retrying in {wait:.1f} s",
+            extra={"event": "kube_retry",
+                   "fields": {"attempt": attempt, "attempts": attempts, "url": where, "cause": cause}},
+        )  # fmt: skip
+        return retry
+
+
+def _status_cause(response: BaseHTTPResponse | None) -> str:
+    if response is None:
+        return "no answer"
+    retry_after = response.headers.get("Retry-After")
+    return f"HTTP {response.status}" + (f", Retry-After: {retry_after}" if retry_after else "")
+
+
+def _check_kubeconfig(settings: KubeSettings) -> None:
+    """A ConfigError naming a kubeconfig that is not there, and which setting named it: the kubernetes client
+    would only say "Invalid kube-config file. No configuration found." As kubectl does, a list of files
+    (`KUBECONFIG=a:b`) is fine as long as one of them exists."""
+    if settings.kubeconfig is None:
+        return
+    paths = [Path(part) for part in str(settings.kubeconfig).split(os.pathsep) if part]
+    if any(path.is_file() for path in paths):
+        return
+    origin = settings.origin("kubeconfig")
+    named_by = {"command line": "--kubeconfig"}.get(origin, origin)
+    if origin.startswith("config file"):
+        named_by = f"kube.kubeconfig in {origin}"
+    problem = "is not a file" if any(path.exists() for path in paths) else "does not exist"
+    raise ConfigError(
+        f"kubeconfig {settings.kubeconfig} (from {named_by}) {problem}; point --kubeconfig, KUBECONFIG or "
+        "kube.kubeconfig at a kubeconfig file, or unset them to use ~/.kube/config or the pod's service account"
+    )
 
 
 def parse_json(body: bytes) -> Any:
@@ -180,4 +251,4 @@ def _root_cause(exc: BaseException) -> str:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    return " ".join(redact_urls(text).split())

@@ -130,6 +130,16 @@ class ShallowObject:
             fields["metadata"] = Raw(_encode({key: value for key, value in metadata.items() if key != "managedFields"}))
         return _ENCODER.encode({"apiVersion": api_version, "kind": kind_name, **fields}) + b"\n"
 
+    def value(self, key: str) -> Any:
+        """One top-level value decoded in full, None when absent: for the one kind whose report is changed on its
+        way to disk (exposed secrets, exporter/secretmask.py); every other kind stays undecoded."""
+        raw = self._fields.get(key)
+        return None if raw is None else msgspec.json.decode(raw)
+
+    def replaced(self, key: str, value: Any) -> ShallowObject:
+        """A copy with one top-level value replaced; every other value stays the bytes the server sent."""
+        return ShallowObject({**self._fields, key: Raw(_encode(value))})
+
     def to_dict(self) -> dict[str, Any]:
         """The whole object, decoded (for tests and callers that need more than the getter does)."""
         return {key: msgspec.json.decode(value) for key, value in self._fields.items()}

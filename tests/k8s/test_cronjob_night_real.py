@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "report-exporter"
 CLUSTER = "night-real"
 TOKEN = "night-token"
+TOKEN_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 SECRET = "report-exporter-credentials"
 _JOB_NUMBERS = itertools.count()
 
@@ -96,9 +97,13 @@ class Pods:
     def __call__(self, container: Mapping[str, Any], pod: int) -> int:
         mounts = {"/data": self.root / f"pod-{pod}" / "run", "/tmp": self.root / f"pod-{pod}" / "tmp",
                   "/etc/report-exporter": self.configmap}  # fmt: skip
+        token_mounted = any(mount["mountPath"] == TOKEN_MOUNT for mount in container["volumeMounts"])
         for mount in container["volumeMounts"]:
-            mounts[mount["mountPath"]].mkdir(parents=True, exist_ok=True)
-        env = {"PATH": os.environ["PATH"], "HOME": str(self.root), "KUBECONFIG": str(self.kubeconfig)}
+            if mount["mountPath"] != TOKEN_MOUNT:
+                mounts[mount["mountPath"]].mkdir(parents=True, exist_ok=True)
+        env = {"PATH": os.environ["PATH"], "HOME": str(self.root)}
+        if token_mounted:  # the projected ServiceAccount token, played by a kubeconfig holding one: getter only
+            env["KUBECONFIG"] = str(self.kubeconfig)
         env.update({item["name"]: _mounted(item["value"], mounts) for item in container.get("env", [])})
         for source in container.get("envFrom", []):
             env.update(self.secrets[source["secretRef"]["name"]])

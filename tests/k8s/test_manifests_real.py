@@ -50,4 +50,8 @@ def test_a_job_made_from_the_cronjob_template_is_accepted(kube_env: KubeTestEnv,
         "POST", f"/apis/batch/v1/namespaces/{namespace}/jobs?dryRun=All&fieldValidation=Strict", job
     )
     assert status == 201, body
-    assert body["spec"]["template"]["spec"]["initContainers"][0]["name"] == "getter"
+    pod = body["spec"]["template"]["spec"]
+    assert pod["initContainers"][0]["name"] == "getter"
+    assert pod["automountServiceAccountToken"] is False
+    token = next(volume for volume in pod["volumes"] if volume["name"] == "kube-api-access")
+    assert token["projected"]["sources"][0]["serviceAccountToken"]["expirationSeconds"] == 600

@@ -96,6 +96,15 @@ def test_pre_writes_the_credentials_secret_and_never_prints_it(
             assert value not in run.output
 
 
+def test_pre_labels_the_namespace_to_enforce_pod_security_restricted(
+    cluster: KubeTestEnv, deployed: dict[str, PlaybookRun]
+) -> None:
+    labels = get(cluster, f"/api/v1/namespaces/{NAMESPACE}")["metadata"]["labels"]
+    assert {mode: labels.get(f"pod-security.kubernetes.io/{mode}") for mode in ("enforce", "audit", "warn")} == {
+        "enforce": "restricted", "audit": "restricted", "warn": "restricted"
+    }  # fmt: skip
+
+
 def test_deploy_cron_creates_every_object(cluster: KubeTestEnv, deployed: dict[str, PlaybookRun]) -> None:
     cronjob = get(cluster, f"/apis/batch/v1/namespaces/{NAMESPACE}/cronjobs/report-exporter")
     assert cronjob["spec"]["schedule"] == "30 2 * * *"

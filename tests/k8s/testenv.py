@@ -272,7 +272,10 @@ class KubeTestEnv:
         apiserver = self._spawn(
             "kube-apiserver",
             [
-                *_apiserver_args(self.bin_dir / "kube-apiserver", self._pki, self.dir, etcd_url, self.port),
+                *_overridable(
+                    _apiserver_args(self.bin_dir / "kube-apiserver", self._pki, self.dir, etcd_url, self.port),
+                    self.extra_apiserver_args,
+                ),
                 *self.extra_apiserver_args,
             ],
         )
@@ -501,6 +504,13 @@ def _apiserver_args(apiserver: Path, pki: Pki, workdir: Path, etcd_url: str, por
         "--allow-privileged=true",
         "--profiling=false",
     ]
+
+
+def _overridable(defaults: list[str], extra: Iterable[str]) -> list[str]:
+    """The default flags less those `extra` sets again: kube-apiserver appends a repeated list flag instead of
+    replacing it, so `--disable-admission-plugins=` (ServiceAccount admission on, as in a cluster) needs this."""
+    given = {flag.partition("=")[0] for flag in extra}
+    return [flag for flag in defaults if flag.partition("=")[0] not in given]
 
 
 class _PortInUseError(Exception):

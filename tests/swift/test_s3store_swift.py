@@ -244,7 +244,7 @@ def test_wrong_region_is_reported_not_silently_retried(server: SwiftS3, request:
 
     message = str(caught.value)
     assert f"expects requests signed for region {server.region!r}, not 'RegionOne'" in message
-    assert "set AWS_DEFAULT_REGION to the store's location (e.g. us-east-1 or RegionOne)" in message
+    assert "(or AWS_REGION, which wins) to the store's location (e.g. us-east-1 or RegionOne)" in message
     assert_one_line_without(message, server.secret_key)
     assert len(requests) == 2  # HEAD (no body, no cause) and a one-key listing that names it; no re-signed retry
 

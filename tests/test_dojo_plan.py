@@ -1,0 +1,109 @@
+"""The DefectDojo planner's two identities: a test's fingerprint (what makes a test be sent again) and the part of a
+split test each workload lands in (what keeps a finding in one test across nights).
+
+Expected values are literals: the part of each workload was computed once with zlib.crc32 by hand, so a partition
+that changes (another hash, Python's per-process `hash()`) fails here instead of moving findings between tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import yaml
+
+from exporter.config import Settings, load_settings
+from exporter.dojo import client
+from exporter.dojo.plan import DojoPlan, build_plan, fingerprint
+from exporter.getter import get_from_files
+from exporter.progress import JsonReporter
+from exporter.rundir import reader
+from tests.conftest import vulnerability_report
+
+CONTEXT = client.TestContext(  # imported by its module: pytest would collect a Test* class
+    product_type="Kubernetes",
+    product="prod",
+    engagement="trivy-operator",
+    title="vulnerability shop",
+    scan_type="Trivy Operator Scan",
+    service="prod/trivy-operator/vulnerability/shop",
+)
+DOCUMENT = orjson.dumps([vulnerability_report("shop", "replicaset-web-6d4cf56db6-app")])
+
+# Twelve Deployments `svc0`..`svc11` of namespace shop split in four parts: part -> its workloads, from
+# zlib.crc32(b"Workload(namespace='shop', kind='Deployment', name='svcN', container='app')") % 4 + 1.
+PARTS_OF_TWELVE = {
+    1: ["svc4", "svc6"],
+    2: ["svc0", "svc11", "svc2", "svc9"],
+    3: ["svc5", "svc7"],
+    4: ["svc1", "svc10", "svc3", "svc8"],
+}
+
+
+@pytest.mark.parametrize("name", ["product_type", "product", "engagement", "title", "service"])
+def test_a_test_sent_under_another_name_has_another_fingerprint(name: str) -> None:
+    """Renamed (a template changed, the cluster renamed), the same findings belong to another test: sent again."""
+    renamed = dataclasses.replace(CONTEXT, **{name: "renamed"})
+    assert fingerprint(DOCUMENT, renamed) != fingerprint(DOCUMENT, CONTEXT)
+
+
+def test_the_same_document_for_the_same_test_keeps_its_fingerprint() -> None:
+    assert fingerprint(DOCUMENT, dataclasses.replace(CONTEXT)) == fingerprint(bytes(DOCUMENT), CONTEXT)
+
+
+def test_another_finding_changes_the_fingerprint() -> None:
+    report = vulnerability_report("shop", "replicaset-web-6d4cf56db6-app")
+    report["report"]["vulnerabilities"][0]["vulnerabilityID"] = "CVE-2024-0001"
+    assert fingerprint(orjson.dumps([report]), CONTEXT) != fingerprint(DOCUMENT, CONTEXT)
+
+
+def report(index: int) -> dict[str, Any]:
+    """Deployment svc<index>'s VulnerabilityReport, one finding of its own."""
+    obj = vulnerability_report("shop", f"replicaset-svc{index}-6d4cf56db6-app")
+    obj["metadata"]["labels"]["trivy-operator.resource.name"] = f"svc{index}-6d4cf56db6"
+    vulnerability = obj["report"]["vulnerabilities"][0]
+    vulnerability["vulnerabilityID"], vulnerability["resource"] = f"CVE-2024-{index:04d}", f"pkg{index}"
+    return obj
+
+
+def settings(max_document_bytes: int = 90 * 1024 * 1024) -> Settings:
+    return load_settings(environ={}, flags={"cluster": "prod", "dojo.max_document_bytes": max_document_bytes})
+
+
+def plan_of(tmp_path: Path, objects: list[dict[str, Any]], config: Settings) -> DojoPlan:
+    source = tmp_path / "source"
+    source.mkdir(parents=True)
+    (source / "reports.yaml").write_text(yaml.safe_dump_all(objects))
+    run_dir = get_from_files(config, source, tmp_path / "runs", JsonReporter(io.StringIO())).run_dir
+    scratch = tmp_path / f"scratch-{run_dir.name}"
+    scratch.mkdir()
+    return build_plan(run_dir, reader.read_manifest(run_dir), config.dojo, scratch)
+
+
+def parts(plan: DojoPlan) -> dict[str, list[str]]:
+    """Each planned test's key -> the workloads its document holds, sorted."""
+    return {
+        str(test.key): sorted(obj["metadata"]["labels"]["trivy-operator.resource.name"].removesuffix("-6d4cf56db6")
+                              for obj in orjson.loads(test.document))
+        for test in plan.tests()
+    }  # fmt: skip
+
+
+def test_a_test_over_the_limit_is_split_by_a_stable_hash_of_each_workload(tmp_path: Path) -> None:
+    """The limit holds four workloads' reports but not eight: four parts, each workload in its crc32 part."""
+    [whole] = plan_of(tmp_path / "one", [report(0)], settings()).tests()
+    limit = 5 * len(whole.document)
+    plan = plan_of(tmp_path / "twelve", [report(index) for index in range(12)], settings(limit))
+    expected = {f"trivy-operator/vulnerability/shop#{part}/4": names for part, names in PARTS_OF_TWELVE.items()}
+    assert parts(plan) == expected
+    titles = [test.context.title for test in plan.tests()]
+    assert titles == [f"vulnerability shop (part {part} of 4)" for part in range(1, 5)]
+
+
+def test_a_test_within_the_limit_is_one_part(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, [report(index) for index in range(12)], settings())
+    assert parts(plan) == {"trivy-operator/vulnerability/shop": sorted(f"svc{index}" for index in range(12))}

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import IO, Any, Protocol
 
 from exporter.config import LogFormat
+from exporter.redact import redact_urls
 
 
 class Reporter(Protocol):
@@ -30,6 +31,9 @@ class Reporter(Protocol):
     def error(self, message: str, **fields: Any) -> None: ...
 
     def run_finished(self, manifest: Mapping[str, Any], run_dir: str, exit_code: int) -> None: ...
+
+    def night_summary(self, summary: Mapping[str, Any]) -> None:
+        """The night in numbers (exporter.summary.night_summary), once, at the end of `get`, `upload` or `run`."""
 
     def close(self) -> None: ...
 
@@ -59,7 +63,7 @@ class JsonReporter:
             "message": message,
             **fields,
         }
-        self._stream.write(json.dumps(record, default=str) + "\n")
+        self._stream.write(redact_urls(json.dumps(record, default=str)) + "\n")  # no URL shows its password
         self._stream.flush()
 
     def kind_started(self, name: str) -> None:
@@ -95,6 +99,15 @@ class JsonReporter:
             run_dir=run_dir,
             exit_code=exit_code,
         )
+
+    def night_summary(self, summary: Mapping[str, Any]) -> None:
+        """One `summary` line carrying the whole document, so a log pipeline has the night's numbers in one place."""
+        outcome = summary.get("outcome")
+        level = {"complete": "info", "partial": "warning"}.get(str(outcome), "error")
+        active = (summary.get("findings") or {}).get("active")
+        findings = f", {sum(active.values())} active findings" if isinstance(active, Mapping) else ""
+        message = f"night {summary.get('run_id')}: {outcome}, {summary.get('objects')} objects{findings}"
+        self._emit(level, "summary", message, summary=dict(summary))
 
     def close(self) -> None:
         self._stream.flush()

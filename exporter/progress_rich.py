@@ -7,7 +7,9 @@ from typing import IO, Any
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
+
+from exporter.redact import redact_urls
+from exporter.summary_view import night_tables
 
 
 class RichReporter:
@@ -39,10 +41,10 @@ class RichReporter:
         colour = {"complete": "green", "absent": "dim", "failed": "red"}.get(status, "yellow")
         self._progress.update(self._tasks[name], objects=objects, status=f"[{colour}]{status}[/]", total=1, completed=1)
         if detail:
-            self._progress.console.print(f"[{colour}]{name}[/]: {detail}", markup=True, highlight=False)
+            self._progress.console.print(f"[{colour}]{name}[/]: {_escape(detail)}", markup=True, highlight=False)
 
     def info(self, message: str, **fields: Any) -> None:
-        self._progress.console.print(message, highlight=False, markup=False)
+        self._progress.console.print(redact_urls(message), highlight=False, markup=False)
 
     def warning(self, message: str, **fields: Any) -> None:
         self._progress.console.print(f"[yellow]warning:[/] {_escape(message)}", highlight=False)
@@ -51,23 +53,20 @@ class RichReporter:
         self._progress.console.print(f"[red]error:[/] {_escape(message)}", highlight=False)
 
     def run_finished(self, manifest: Mapping[str, Any], run_dir: str, exit_code: int) -> None:
+        """The progress display ends; the kinds are shown once, in the night's summary tables."""
         self._progress.stop()
-        table = Table(title=f"run {manifest['run_id']}: {manifest['status']}", title_justify="left")
-        for column, justify in (
-            ("kind", "left"),
-            ("status", "left"),
-            ("objects", "right"),
-            ("bytes", "right"),
-        ):
-            table.add_column(column, justify=justify)  # type: ignore[arg-type]
-        for entry in manifest["kinds"]:
-            table.add_row(entry["plural"], entry["status"], str(entry["objects"]), str(entry["bytes"]))
-        self._console.print(table)
-        self._console.print(f"run directory: {run_dir}", highlight=False)
+        self._console.print(f"run {manifest['run_id']} {manifest['status']}: {run_dir}", highlight=False)
+
+    def night_summary(self, summary: Mapping[str, Any]) -> None:
+        """The kinds and the findings per severity as two tables, on standard error with the rest of the display."""
+        self._progress.stop()
+        for table in night_tables(summary):
+            self._console.print(table)
 
     def close(self) -> None:
         self._progress.stop()
 
 
 def _escape(text: str) -> str:
-    return text.replace("[", "\\[")
+    """Rich markup escaped, and any URL's password masked (exporter/redact.py)."""
+    return redact_urls(text).replace("[", "\\[")

@@ -1,14 +1,11 @@
 """The catalog is the single place report kinds live; these tests pin it to the upstream coordinates."""
 
-from pathlib import Path
-
 import pytest
 import yaml
 
 from exporter import catalog
 from exporter.catalog import CATALOG, Scanner
-
-CRDS = Path(__file__).resolve().parents[2] / "shared" / "crds" / "trivy-operator"
+from tests.upstream_crds import trivy_crd_paths
 
 
 def test_catalog_covers_every_kind_of_both_scanners() -> None:
@@ -24,10 +21,9 @@ def test_catalog_covers_every_kind_of_both_scanners() -> None:
     assert len(plurals) == len(CATALOG)
 
 
-@pytest.mark.skipif(not CRDS.is_dir(), reason="shared/crds is checked out beside the repository in CI")
 def test_trivy_kinds_match_the_upstream_crds() -> None:
     upstream = {}
-    for path in CRDS.glob("*.yaml"):
+    for path in trivy_crd_paths():
         spec = yaml.safe_load(path.read_text())["spec"]
         upstream[spec["names"]["plural"]] = (
             spec["group"], [v["name"] for v in spec["versions"] if v.get("served")], spec["names"]["kind"],

@@ -178,3 +178,23 @@ def test_run_ends_exactly_like_the_two_containers_in_sequence(
     assert uploader == expected
     statuses = [(entry["plural"], entry["status"]) for entry in as_containers.latest_manifest()["kinds"]]
     assert statuses == [(entry["plural"], entry["status"]) for entry in in_one_process.latest_manifest()["kinds"]]
+
+
+def test_the_nights_summary_is_archived_beside_the_manifest_and_its_metrics_written(
+    night: Night, sample_cluster: KubeStandin, tmp_path: Path
+) -> None:
+    sample_cluster.forbid("configauditreports", "list")
+    data = tmp_path / "pod"
+    assert night.invoke("get", "--out", str(data), "--exit-zero-on-manifest").exit_code == 0
+    metrics_file = tmp_path / "night.prom"
+    assert night.invoke("upload", "--from", str(data), "--metrics-file", str(metrics_file)).exit_code == 3
+    run = night.archived_runs()[-1]
+    store = FileStore(night.archive)
+    summary = json.loads(store.get_bytes(f"{CLUSTER}/runs/{run.run_id[:4]}/{run.run_id[4:6]}/{run.run_id[6:8]}/"
+                                         f"{run.run_id}/summary.json"))  # fmt: skip
+    assert (summary["run_id"], summary["outcome"], summary["failed_kinds"]) == (run.run_id, "partial",
+                                                                               ["configauditreports"])  # fmt: skip
+    assert summary["findings"]["new"]["critical"] > 0 and summary["dojo"]["tests"]["held"] == 1
+    text = metrics_file.read_text()
+    assert 'report_exporter_night_outcome{cluster="night",outcome="partial"} 1.0' in text
+    assert "report_exporter_last_complete_night_timestamp_seconds" not in text, "a partial night is not complete"

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from exporter.samples import sample_cluster_dir
 from samplegen import synthetic
 from samplegen.build_bundle import render_bundle
+from tests.upstream_crds import trivy_crd_paths
 
 REPO = Path(__file__).resolve().parents[1]
-CRD_DIR = REPO.parent / "shared" / "crds" / "trivy-operator"
 
 TRIVY = "aquasecurity.github.io/v1alpha1"
 KUBESCAPE = "spdx.softwarecomposition.kubescape.io/v1beta1"
@@ -364,7 +364,7 @@ def test_sboms_are_small_but_valid(reports: list[JSONObj]) -> None:
 
 def _crd_schemas() -> dict[str, JSONObj]:
     schemas = {}
-    for path in sorted(CRD_DIR.glob("*.yaml")):
+    for path in trivy_crd_paths():
         crd = yaml.safe_load(path.read_text(encoding="utf-8"))
         schemas[crd["spec"]["names"]["kind"]] = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     return schemas
@@ -402,7 +402,6 @@ def _violations(value: Any, schema: JSONObj, path: str) -> Iterator[str]:
             yield from _violations(item, schema["items"], f"{path}[{index}]")
 
 
-@pytest.mark.skipif(not CRD_DIR.is_dir(), reason="trivy-operator CRDs are not beside the repository")
 def test_trivy_reports_validate_against_the_crds(reports: list[JSONObj]) -> None:
     schemas = _crd_schemas()
     checked: Counter[str] = Counter()
@@ -414,8 +413,6 @@ def test_trivy_reports_validate_against_the_crds(reports: list[JSONObj]) -> None
 
 
 def test_the_validator_catches_a_broken_report(reports: list[JSONObj]) -> None:
-    if not CRD_DIR.is_dir():
-        pytest.skip("trivy-operator CRDs are not beside the repository")
     report = json.loads(json.dumps(_of_kind(reports, "VulnerabilityReport")[0]))
     del report["report"]["vulnerabilities"][0]["fixedVersion"]
     report["report"]["vulnerabilities"][1]["severity"] = "NONE"

@@ -8,18 +8,24 @@ from typing import Annotated
 
 import typer
 
-from exporter import pipeline
+from exporter import pipeline, summary_view
 from exporter.archive import runs as archived
 from exporter.archive.open import open_store
 from exporter.archive.retention import RetentionPolicy
+from exporter.archive.summaries import read_summaries
+from exporter.cli import tables
 from exporter.cli.common import (
     AllowMassCloseOption,
     ArchiveOption,
     ClusterOption,
     ConfigOption,
     LogFormatOption,
+    MetricsFileOption,
     allow_mass_close_flag,
+    emit,
     execute,
+    require_archive,
+    require_run_directory,
 )
 from exporter.config import Settings
 from exporter.errors import ExitCode
@@ -41,38 +47,50 @@ def upload(
     archive: ArchiveOption = None,
     no_prune: Annotated[bool, typer.Option("--no-prune", help="archive without applying retention")] = False,
     allow_mass_close: AllowMassCloseOption = False,
+    metrics_file: MetricsFileOption = None,
     config: ConfigOption = None,
     log_format: LogFormatOption = None,
 ) -> None:
     """Archive finished run directories (verified, manifest last), import the newest into DefectDojo, then apply
     retention.
 
-    Partial runs are archived too. Exit codes: 0 complete, 3 partial (a kind of the run failed, DefectDojo held or
-    refused a test, or retention failed: the archive stands), 1 failed (nothing archived), 2 usage or settings.
+    Partial runs are archived too; a run directory without a manifest (or not matching it) is skipped, named in a
+    warning, and the others are archived. Exit codes: 0 complete, 3 partial (a kind of the run failed, a run
+    directory was skipped, DefectDojo held or refused a test, or retention failed: the archive stands), 1 failed
+    (nothing archived), 2 usage or settings.
     """
 
     def action(settings: Settings, reporter: Reporter) -> ExitCode:
+        require_run_directory(source, "--from")
+        require_archive(settings)
         uploaded = pipeline.upload(settings, run_dirs(source), reporter, apply_retention=not no_prune)
         return uploaded.outcome.exit_code
 
-    flags = {"archive.destination": archive, "log_format": log_format,
+    flags = {"archive.destination": archive, "log_format": log_format, "metrics.file": metrics_file,
              "dojo.allow_mass_close": allow_mass_close_flag(allow_mass_close)}  # fmt: skip
     execute(config, flags, action)
 
 
 def prune_command(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan with reasons, delete nothing")] = False,
+    output_format: tables.FormatOption = None,
     archive: ArchiveOption = None,
     cluster: ClusterOption = None,
     config: ConfigOption = None,
     log_format: LogFormatOption = None,
 ) -> None:
-    """Apply the retention policy to this cluster's archived runs (print the plan with --dry-run)."""
+    """Apply the retention policy to this cluster's archived runs (--dry-run: print the plan on standard output, a
+    table on a terminal, tab-separated otherwise: action, run id, started, status, size, reasons)."""
 
     def action(settings: Settings, reporter: Reporter) -> ExitCode:
+        require_archive(settings)
         store = open_store(settings.archive)
         policy = RetentionPolicy.from_settings(settings.archive.retention)
-        prune(store, settings.cluster, policy, reporter, dry_run=dry_run)
+        plan, _ = prune(store, settings.cluster, policy, reporter, dry_run=dry_run)
+        if dry_run:
+            records = tables.plan_records(plan)
+            tables.print_listing(output_format, table=lambda: tables.plan_table(records, plan.summary()),
+                                 tsv=lambda: tables.plan_rows(records), records=lambda: records)  # fmt: skip
         return ExitCode.OK
 
     execute(config, {"archive.destination": archive, "cluster": cluster, "log_format": log_format}, action)
@@ -89,9 +107,31 @@ def list_command(
     partial run what failed."""
 
     def action(settings: Settings, reporter: Reporter) -> ExitCode:
+        require_archive(settings)
         for run in archived.list_runs(open_store(settings.archive), settings.cluster):
             detail = run.status_text.removeprefix(run.status).removeprefix(": ")
-            typer.echo(f"{run.run_id}\t{run.started_at:%Y-%m-%dT%H:%M:%SZ}\t{run.status}\t{run.size}\t{detail}")
+            emit(f"{run.run_id}\t{run.started_at:%Y-%m-%dT%H:%M:%SZ}\t{run.status}\t{run.size}\t{detail}")
+        return ExitCode.OK
+
+    execute(config, {"archive.destination": archive, "cluster": cluster, "log_format": log_format}, action)
+
+
+@runs_app.command("trend")
+def trend_command(
+    output_format: tables.FormatOption = None,
+    archive: ArchiveOption = None,
+    cluster: ClusterOption = None,
+    config: ConfigOption = None,
+    log_format: LogFormatOption = None,
+) -> None:
+    """Findings per severity over the archived nights, one line per run, from each run's summary.json: open after
+    the night, new and closed; `-` for a run without a summary (DefectDojo off, older runs, still uploading)."""
+
+    def action(settings: Settings, reporter: Reporter) -> ExitCode:
+        require_archive(settings)
+        records = summary_view.trend_records(read_summaries(open_store(settings.archive), settings.cluster))
+        tables.print_listing(output_format, table=lambda: summary_view.trend_table(records, settings.cluster),
+                             tsv=lambda: summary_view.trend_rows(records), records=lambda: records)  # fmt: skip
         return ExitCode.OK
 
     execute(config, {"archive.destination": archive, "cluster": cluster, "log_format": log_format}, action)
@@ -109,12 +149,13 @@ def show_command(
     the log."""
 
     def action(settings: Settings, reporter: Reporter) -> ExitCode:
+        require_archive(settings)
         store = open_store(settings.archive)
         run_id = archived.resolve_run(store, settings.cluster, run)
         shown = archived.read_run(store, settings.cluster, run_id)
         status = reporter.info if shown.status == "complete" else reporter.warning
         status(f"run {run_id}: {shown.status_text}", event="run_status", status=shown.status)
-        typer.echo(json.dumps(archived.read_archived_manifest(store, settings.cluster, run_id), indent=2))
+        emit(json.dumps(archived.read_archived_manifest(store, settings.cluster, run_id), indent=2))
         return ExitCode.OK
 
     execute(config, {"archive.destination": archive, "cluster": cluster, "log_format": log_format}, action)
@@ -132,11 +173,12 @@ def restore_command(
     """Download an archived run back into a run directory and verify it against its manifest."""
 
     def action(settings: Settings, reporter: Reporter) -> ExitCode:
+        require_archive(settings)
         store = open_store(settings.archive)
         run_id = archived.resolve_run(store, settings.cluster, run)
         run_dir = archived.restore_run(store, settings.cluster, run_id, to)
         reporter.info(f"restored run {run_id} into {run_dir}, verified against its manifest", event="restored")
-        typer.echo(str(run_dir))
+        emit(str(run_dir))
         return ExitCode.OK
 
     flags = {"archive.destination": archive, "cluster": cluster, "log_format": log_format}

@@ -26,7 +26,7 @@ import orjson
 from exporter import catalog
 from exporter.catalog import ReportKind
 from exporter.config import DojoSettings
-from exporter.dojo import Workload, convert, documents
+from exporter.dojo import Workload, convert, documents, names
 from exporter.dojo.client import TestContext
 from exporter.dojo.coverage import Coverage, Family, coverage_of, family_of
 from exporter.dojo.spool import Spool, SpoolKey
@@ -122,15 +122,15 @@ def build_plan(run_dir: Path, manifest: Mapping[str, Any], settings: DojoSetting
 
 def context_for(key: TestKey, scan_type: str, cluster: str, settings: DojoSettings) -> TestContext:
     """Names from the configured templates; the service is the test's identity, the same every run. An image's
-    test is titled after its scope's, with the image: `vulnerability shop docker.io/library/nginx:1.25`."""
+    test is titled after its scope's, with the image: `vulnerability shop docker.io/library/nginx:1.25`. A name
+    longer than DefectDojo stores (a long image) is shortened with a digest (exporter/dojo/names.py)."""
     values = {"cluster": cluster, "scanner": key.scanner, "family": key.family, "scope": key.scope}
-    title = settings.test.format(**values) + (f" {key.subject}" if key.subject else "")
-    title += f" (part {key.part} of {key.parts})" if key.parts > 1 else ""
+    scope_title = names.render(settings.test, values)
     return TestContext(
-        product_type=settings.product_type.format(**values),
-        product=settings.product.format(**values),
-        engagement=settings.engagement.format(**values),
-        title=title,
+        product_type=names.fit(names.render(settings.product_type, values), names.LIMITS["product_type"]),
+        product=names.fit(names.render(settings.product, values), names.LIMITS["product"]),
+        engagement=names.fit(names.render(settings.engagement, values), names.LIMITS["engagement"]),
+        title=names.title_for(scope_title, key.subject, part=key.part, parts=key.parts),
         scan_type=scan_type,
         service=f"{cluster}/{key}",
     )

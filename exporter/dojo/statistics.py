@@ -27,6 +27,7 @@ class FindingCounts:
     closed: Counts = field(default_factory=dict)
     reactivated: Counts = field(default_factory=dict)
     active: Counts = field(default_factory=dict)
+    active_by_scope: dict[str, Counts] = field(default_factory=dict)  # namespace or `cluster` -> open findings
 
     def add_changes(self, statistics: Mapping[str, Any] | None) -> None:
         """Add one reimport's deltas. A reimport into a test that did not exist yet is an import, which DefectDojo

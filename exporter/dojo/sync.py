@@ -96,8 +96,18 @@ def sync_run(
     finally:
         result.calls = client.calls
         result.findings.active = total(entry.get("active") or {} for entry in state.tests.values())
+        result.findings.active_by_scope = _active_by_scope(state)
         save_state(store, cluster, state)
     return result
+
+
+def _active_by_scope(state: SyncState) -> dict[str, dict[str, int]]:
+    """Open findings per severity of each scope (a test key's third part: a namespace, or `cluster`)."""
+    scopes: dict[str, list[Any]] = {}
+    for key, entry in state.tests.items():
+        scope = [*key.split("#", 1)[0].split("/"), "", ""][2]
+        scopes.setdefault(scope, []).append(entry.get("active") or {})
+    return {scope: total(counts) for scope, counts in sorted(scopes.items())}
 
 
 def _checked_keys(plan: DojoPlan, state: SyncState) -> list[str]:

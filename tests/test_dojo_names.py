@@ -42,3 +42,16 @@ def test_the_plan_titles_an_image_test_within_defectdojos_limit() -> None:
 def test_fit_keeps_short_names_and_cuts_long_ones_to_the_limit() -> None:
     assert fit("short", 10) == "short"
     assert len(fit("x" * 11, 10)) == 10
+
+
+def test_a_long_image_keeps_the_service_within_what_defectdojo_stores() -> None:
+    from exporter.config import load_settings
+    from exporter.dojo.plan import TestKey, context_for
+
+    image = "registry.example.com/" + "very-long-team-name/" * 12 + "app:1.0"
+    key = TestKey("kubescape", "vulnerability", "shop", subject=image)
+    context = context_for(key, "Anchore Grype", "prod", load_settings(environ={}, flags={}).dojo)
+    assert len(context.service) == 200 and context.service.startswith("prod/kubescape/vulnerability/shop/registry")
+    other = context_for(TestKey("kubescape", "vulnerability", "shop", subject=image + "x"), "Anchore Grype", "prod",
+                        load_settings(environ={}, flags={}).dojo)  # fmt: skip
+    assert other.service != context.service, "two long images keep two services"

@@ -22,9 +22,10 @@ from exporter.catalog import Family, Scanner
 
 PLACEHOLDERS = ("cluster", "scanner", "family", "scope")
 
-LIMITS = {"product_type": 255, "product": 255, "engagement": 300, "test": 255}
+LIMITS = {"product_type": 255, "product": 255, "engagement": 300, "test": 255, "service": 200}
 """Characters DefectDojo stores (3.2.0): Product_Type.name, Product.name, Engagement.name, Test.title (max_length of
-their CharFields in dojo/{product_type,product,engagement,test}/models.py). A longer name fails the import."""
+their CharFields in dojo/{product_type,product,engagement,test}/models.py) and Finding.service (200, in
+dojo/finding/models.py: the reimport's `service` is set on every finding). A longer name fails the import."""
 
 _WHAT = {"product_type": "a product type name", "product": "a product name", "engagement": "an engagement name",
          "test": "a test title"}  # fmt: skip

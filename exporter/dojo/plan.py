@@ -132,7 +132,7 @@ def context_for(key: TestKey, scan_type: str, cluster: str, settings: DojoSettin
         engagement=names.fit(names.render(settings.engagement, values), names.LIMITS["engagement"]),
         title=names.title_for(scope_title, key.subject, part=key.part, parts=key.parts),
         scan_type=scan_type,
-        service=f"{cluster}/{key}",
+        service=names.fit(f"{cluster}/{key}", names.LIMITS["service"]),
     )
 
 

@@ -7,10 +7,13 @@ Shared by tests/swift/test_faults_swift.py, tests/test_faults_dojo.py and tests/
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from exporter.cli import app
@@ -50,3 +53,13 @@ def assert_clean(outcome: CliOutcome, *secrets: str) -> None:
     assert all("\n" not in message for message in outcome.errors())
     for secret in secrets:
         assert secret not in outcome.stdout and secret not in outcome.stderr, "a secret was printed"
+
+
+def isolate_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Nothing from the developer's or the runner's environment (AWS_*, REPORT_EXPORTER_*, DD_*, KUBECONFIG, the AWS
+    files) reaches the commands: the environment wins over the settings file, so one stray variable would decide."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "REPORT_EXPORTER_", "DD_")) or name == "KUBECONFIG":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))

@@ -122,8 +122,16 @@ class DojoClient:
         url: str | None = f"{self._base_url}/api/v2/{path}"
         while url:
             page = self._call("GET", url, f"list {path}", params=params)
-            results.extend(page.get("results", []))
-            url, params = page.get("next"), None
+            found, url, params = page.get("results", []), page.get("next"), None
+            if (
+                not isinstance(found, list)
+                or not all(isinstance(item, dict) for item in found)
+                or not (url is None or isinstance(url, str))
+            ):
+                raise DojoError(
+                    f"DefectDojo at {self.url} answered list {path} with JSON that is not a page of results"
+                )
+            results.extend(found)
         return results
 
     def tests_named(self, context: TestContext) -> list[dict[str, Any]]:
@@ -182,8 +190,14 @@ class DojoClient:
                 auto_create_context="true" if self._settings.auto_create_context else "false",
             )
         files = {"file": (f"{context.scan_type.replace(' ', '-').lower()}.json", document, "application/json")}
-        return self._call("POST", f"{self._base_url}/api/v2/reimport-scan/", f"reimport {context.title!r}", data=form,
-                          files=files)  # fmt: skip
+        answer = self._call("POST", f"{self._base_url}/api/v2/reimport-scan/", f"reimport {context.title!r}",
+                            data=form, files=files)  # fmt: skip
+        if not isinstance(answer.get("test_id", answer.get("test")), int):
+            raise DojoError(
+                f"DefectDojo at {self.url} answered the reimport of {context.title!r} with JSON that names "
+                "no test: not a reimport result, so it is not taken as imported; sent again next run"
+            )
+        return answer
 
     def _call(self, method: str, url: str, what: str, **kwargs: Any) -> dict[str, Any]:
         if self._breaker.open:

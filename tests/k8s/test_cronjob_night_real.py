@@ -124,6 +124,7 @@ class Night:
                               "region": swift.region, "create_bucket": True}  # fmt: skip
         config["dojo"] |= {"url": dojo.url, "retries": 1, "backoff_factor": 0}
         config["kube"] |= {"retries": 1, "backoff_factor": 0}
+        config["metrics"] = {"file": str(root / "night.prom")}  # node-exporter's textfile collector would read it
         (root / "configmap").mkdir(parents=True)
         (root / "configmap" / "config.yaml").write_text(yaml.safe_dump(config))
         self.settings = load_settings(config_file=root / "configmap" / "config.yaml", environ={})
@@ -159,6 +160,9 @@ def test_a_night_with_a_forbidden_kind_an_unreadable_payload_and_an_unfinished_r
 
     complete, pods = night.job("report-exporter")
     assert (complete.condition, len(complete.pods)) == ("Complete", 1), pods.logs
+    metrics = _metrics(tmp_path / "night.prom")
+    assert metrics[("report_exporter_night_outcome", "complete")] == 1.0
+    last_complete = metrics[("report_exporter_last_complete_night_timestamp_seconds", "")]
     open_before = {finding["id"] for finding in dojo.findings(active=True)}
     assert len(open_before) > 100
 
@@ -175,6 +179,12 @@ def test_a_night_with_a_forbidden_kind_an_unreadable_payload_and_an_unfinished_r
         f"Container uploader for pod {NAMESPACE}/night-0 failed with exit code 3 matching FailJob rule at index 0"
     )
     assert len(partial.pods) == 1, "a partial dump is not run again"
+    metrics = _metrics(tmp_path / "night.prom")
+    assert metrics[("report_exporter_night_outcome", "partial")] == 1.0
+    assert metrics[("report_exporter_night_outcome", "complete")] == 0.0
+    assert metrics[("report_exporter_last_complete_night_timestamp_seconds", "")] == last_complete, (
+        "a partial night keeps the last complete night's time, which the alert keys on"
+    )
     assert [(run.name, run.exit_code) for run in partial.pods[0].init_containers] == [("getter", 0)]
 
     runs = night.archived_runs()
@@ -213,6 +223,7 @@ def test_a_getter_that_cannot_reach_the_api_is_retried_and_archives_nothing(
     assert all(pod.containers == () for pod in failed.pods), "the uploader never starts"
     assert "cannot reach the Kubernetes API" in pods.logs[(0, "getter")]
     assert night.archived_runs() == before
+    assert not (tmp_path / "night.prom").exists(), "a getter that wrote nothing leaves no metrics: alerts fire"
 
 
 def _spec_only_compliance_report(name: str) -> dict[str, Any]:
@@ -233,6 +244,18 @@ def _fresh_vulnerability_report(cve: str) -> dict[str, Any]:
     metadata = {"name": "deployment-fresh-app", "namespace": sampled["metadata"]["namespace"], "labels": labels}
     vulnerability = {**sampled["report"]["vulnerabilities"][0], "vulnerabilityID": cve, "resource": "libfresh"}
     return {**sampled, "metadata": metadata, "report": {**sampled["report"], "vulnerabilities": [vulnerability]}}
+
+
+def _metrics(path: Path) -> dict[tuple[str, str], float]:
+    """The textfile's samples without labels but `outcome`: (name, outcome or "") -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.name, sample.labels.get("outcome", "")): sample.value
+        for family in text_string_to_metric_families(path.read_text())
+        for sample in family.samples
+        if sample.name in ("report_exporter_night_outcome", "report_exporter_last_complete_night_timestamp_seconds")
+    }
 
 
 def _restricted_account(env: KubeTestEnv, name: str, *, drop_list: str, drop_get: str) -> None:

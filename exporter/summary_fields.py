@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from exporter.dojo.statistics import SEVERITIES
+from exporter.units import binary_size
 
 CHANGES = ("new", "closed", "reactivated")
 
@@ -95,13 +96,4 @@ def total(counts: Mapping[str, int] | None) -> int | None:
 
 def size_text(size: int | None) -> str:
     """Binary units, as `du -h`, `prune --dry-run` and most S3 consoles show them; `-` when unknown."""
-    if size is None:
-        return "-"
-    if size < 1024:
-        return f"{size} B"
-    amount, unit = size / 1024, "KiB"
-    for larger in ("MiB", "GiB", "TiB"):
-        if amount < 1024:
-            break
-        amount, unit = amount / 1024, larger
-    return f"{amount:.1f} {unit}"
+    return "-" if size is None else binary_size(size)

@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from exporter.archive.archived_run import ArchivedRun
 from exporter.archive.durations import Duration, parse_duration
 from exporter.config import RetentionSettings
+from exporter.units import binary_size
 
 __all__ = [  # ArchivedRun, Duration and parse_duration live beside the policy and are part of its interface
     "FUTURE_TOLERANCE", "ArchivedRun", "Decision", "Duration", "RetentionPlan", "RetentionPolicy", "dated_in_future",
@@ -126,7 +127,7 @@ class RetentionPlan:
     def describe(self) -> list[str]:
         """One line per run for `prune --dry-run`: action, run id, size, reasons."""
         return [
-            f"{'keep' if decision.keep else 'delete':<6}  {decision.run.run_id}  {_size(decision.run.size):>10}  "
+            f"{'keep' if decision.keep else 'delete':<6}  {decision.run.run_id}  {binary_size(decision.run.size):>10}  "
             f"{'; '.join(decision.reasons)}"
             for decision in self.decisions
         ]
@@ -134,8 +135,8 @@ class RetentionPlan:
     def summary(self) -> str:
         kept, deleted = self.keep, self.delete
         return (
-            f"keep {len(kept)} runs ({_size(sum(run.size for run in kept))}), "
-            f"delete {len(deleted)} runs ({_size(sum(run.size for run in deleted))})"
+            f"keep {len(kept)} runs ({binary_size(sum(run.size for run in kept))}), "
+            f"delete {len(deleted)} runs ({binary_size(sum(run.size for run in deleted))})"
         )
 
 
@@ -276,18 +277,6 @@ def _kept_by_bucket(when: Sequence[datetime], rule: _CountRule, count: int) -> I
             continue
         yield index, rule.reason if bucket != previous else f"oldest {rule.reason}"
         previous, remaining = bucket, remaining - 1
-
-
-def _size(size: int) -> str:
-    """Binary units, as `du -h` and most S3 consoles show them."""
-    if size < 1024:
-        return f"{size} B"
-    amount, unit = size / 1024, "KiB"
-    for larger in ("MiB", "GiB", "TiB"):
-        if amount < 1024:
-            break
-        amount, unit = amount / 1024, larger
-    return f"{amount:.1f} {unit}"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import yaml
 
 from exporter.config import Settings, load_settings
 from exporter.dojo import client
+from exporter.dojo.coverage import Coverage
 from exporter.dojo.plan import DojoPlan, build_plan, fingerprint
 from exporter.getter import get_from_files
 from exporter.progress import JsonReporter
@@ -102,8 +103,58 @@ def test_a_test_over_the_limit_is_split_by_a_stable_hash_of_each_workload(tmp_pa
     assert parts(plan) == expected
     titles = [test.context.title for test in plan.tests()]
     assert titles == [f"vulnerability shop (part {part} of 4)" for part in range(1, 5)]
+    assert [test.objects for test in plan.tests()] == [len(names) for names in PARTS_OF_TWELVE.values()]
 
 
-def test_a_test_within_the_limit_is_one_part(tmp_path: Path) -> None:
-    plan = plan_of(tmp_path, [report(index) for index in range(12)], settings())
+def test_a_test_twice_the_limit_is_split_in_two(tmp_path: Path) -> None:
+    """Eight workloads' reports fit, twelve do not: two parts (crc32 % 2), not more."""
+    [whole] = plan_of(tmp_path / "one", [report(0)], settings()).tests()
+    expected = {
+        "trivy-operator/vulnerability/shop#1/2": ["svc4", "svc5", "svc6", "svc7"],
+        "trivy-operator/vulnerability/shop#2/2": ["svc0", "svc1", "svc10", "svc11", "svc2", "svc3", "svc8", "svc9"],
+    }
+    plan = plan_of(tmp_path / "twelve", [report(index) for index in range(12)], settings(9 * len(whole.document)))
+    assert parts(plan) == expected
+    largest = max(len(test.document) for test in plan.tests())
+    exact = plan_of(tmp_path / "exact", [report(index) for index in range(12)], settings(largest))
+    assert parts(exact) == expected, "a part of exactly the limit is not split further"
+
+
+def test_a_test_of_exactly_the_limit_is_one_part(tmp_path: Path) -> None:
+    objects = [report(index) for index in range(12)]
+    [whole] = plan_of(tmp_path / "unlimited", objects, settings()).tests()
+    plan = plan_of(tmp_path / "limited", objects, settings(len(whole.document)))
     assert parts(plan) == {"trivy-operator/vulnerability/shop": sorted(f"svc{index}" for index in range(12))}
+
+
+def test_an_object_without_its_report_holds_its_family_though_the_manifest_says_nothing(tmp_path: Path) -> None:
+    """The spool is the second line: a report missing from an object the manifest counts as whole (a manifest of
+    an older getter) holds the family, its scopes are not emptied, and its test is not sent."""
+    without = report(1)
+    del without["report"]
+    config = settings()
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "reports.yaml").write_text(yaml.safe_dump_all([report(0), without]))
+    run_dir = get_from_files(config, source, tmp_path / "runs", JsonReporter(io.StringIO())).run_dir
+    manifest = reader.read_manifest(run_dir)
+    for entry in manifest["kinds"]:
+        entry.update(objects_with_warnings=0, warnings=[])
+    (tmp_path / "scratch").mkdir()
+    plan = build_plan(run_dir, manifest, config.dojo, tmp_path / "scratch")
+    why = "vulnerabilityreports shop/replicaset-svc1-6d4cf56db6-app has no report to import; not reimported"
+    assert plan.held == {("trivy-operator", "vulnerability"): why}
+    assert plan.coverage.held == plan.held and list(plan.tests()) == []
+    assert not plan.may_empty("trivy-operator/vulnerability/shop")
+
+
+@pytest.mark.parametrize(
+    ("key", "may"),
+    [("trivy-operator/vulnerability/shop", True), ("trivy-operator/vulnerability/shop#2/4", True),
+     ("kubescape/vulnerability/shop/docker.io/library/nginx:1.25", True), ("trivy-operator/vulnerability/web", False),
+     ("trivy-operator/vulnerability/web#1/2", False), ("trivy-operator/vulnerability/cluster", True)],
+)  # fmt: skip
+def test_a_test_not_fed_tonight_may_be_emptied_only_when_its_scope_was_read(key: str, may: bool) -> None:
+    """A run filtered to namespace shop: a test of shop (a part of a split one, an image's) may be sent empty."""
+    plan = DojoPlan("prod", settings().dojo, Coverage(namespaces=frozenset({"shop"})))
+    assert plan.may_empty(key) is may

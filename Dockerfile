@@ -49,9 +49,16 @@ RUN groupadd --system --gid 10001 exporter \
 
 # The wheels are bind-mounted from the builder, so they never land in a layer; --no-index means nothing is fetched.
 # pip byte-compiles while installing, so a read-only root filesystem costs no start-up time.
+# No pip, setuptools or wheel in the image (docs/security.md, "Dependency audit"): the virtual environment is made
+# without pip, the base's pip installs into it from outside (`--python`, pip >= 22.3; the base has 24.0), then
+# removes itself, setuptools and wheel from the base's interpreter (and the base's `pip` symlink to pip3).
+# The base's interpreter is named in full: PATH puts /opt/venv/bin first, so a bare `python` is the venv's once
+# it exists, and that one has no pip.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheels report-exporter \
+    /usr/local/bin/python -m venv --without-pip /opt/venv \
+    && /usr/local/bin/python -m pip --python /opt/venv/bin/python install --no-cache-dir --no-index --find-links /wheels report-exporter \
+    && /usr/local/bin/python -m pip uninstall --yes --no-cache-dir pip setuptools wheel \
+    && rm -f /usr/local/bin/pip \
     && /opt/venv/bin/report-exporter --version
 
 USER 10001:10001

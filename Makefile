@@ -37,14 +37,15 @@ lint: venv
 	$(BIN)/mypy
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint playbooks/
 
-## lock: requirements.lock, the runtime dependencies as a fresh virtual environment installs them (pip and
-## setuptools included: the image's venv has them too); commit it, `make audit` checks it
+## lock: requirements.lock, the runtime dependencies as the image installs them: a virtual environment made
+## without pip, filled from outside (`pip --python`), so neither pip nor setuptools is locked (nor in the image);
+## commit it, `make audit` checks it
 lock:
 	set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	$(PYTHON) -m venv "$$tmp/venv"; "$$tmp/venv/bin/pip" install -q .; \
+	$(PYTHON) -m venv --without-pip "$$tmp/venv"; $(PYTHON) -m pip --python "$$tmp/venv/bin/python" install -q .; \
 	{ echo "# The runtime dependencies, locked: make lock (from pyproject.toml); audited by make audit"; \
 	  echo "# ($$($(PYTHON) --version), $$(date -u +%Y-%m-%d))"; \
-	  "$$tmp/venv/bin/pip" freeze --all --exclude report-exporter; } > requirements.lock
+	  $(PYTHON) -m pip --python "$$tmp/venv/bin/python" freeze --all --exclude report-exporter; } > requirements.lock
 
 ## audit: pip-audit of requirements.lock, offline, against ADVISORY_DB=<a PyPA advisory-database checkout>; an
 ## untriaged finding fails (triage: security/triage.yaml and docs/security.md). Not in `make test`: no package of

@@ -1,9 +1,11 @@
 """The container image, without a Docker engine.
 
 The Dockerfile is checked statically (pinned bases, stages, non-root user, entrypoint, labels, no secrets or remote
-fetches, a wheels-only runtime stage), and each check is shown to fail on a broken Dockerfile. Then the Dockerfile's
-own pip steps (the builder's COPY + RUN, and the runtime stage's venv install) are run against a temporary directory
-and the installed CLI is smoke-tested from that fresh virtual environment.
+fetches, a wheels-only runtime stage without pip or setuptools), and each check is shown to fail on a broken
+Dockerfile. Then the Dockerfile's own pip steps (the builder's COPY + RUN, and the runtime stage's venv install) are
+run against a temporary directory, with a fresh virtual environment that has pip and setuptools standing for the
+base image's /usr/local, and the installed CLI is smoke-tested from the runtime's virtual environment, which, like
+that stand-in base, is left with neither pip nor setuptools.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
@@ -35,6 +38,10 @@ BUILD_TOOLS = re.compile(r"\b(gcc|g\+\+|clang|build-essential|python3?-dev|libc6
 PIPE_TO_SHELL = re.compile(r"\b(curl|wget)\b[^|]*\|\s*(sudo\s+)?(ba|z|da)?sh\b")
 REQUIRED_LABELS = ("title", "description", "source", "licenses", "version")
 COMMANDS = ("get", "upload", "run", "runs", "prune", "dojo", "check")
+PIP = re.compile(r"(?:\S*/)?pip3?(?:\.\d+)?")
+PYTHON = re.compile(r"(?:\S*/)?python3?(?:\.\d+)?")
+PACKAGING_TOOLS = ("pip", "setuptools", "wheel")
+"""What `python -m venv` and the python image put beside an interpreter, and the runtime image keeps out."""
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -109,6 +116,20 @@ def run_args(instruction: Instruction) -> str:
     while words and words[0].startswith("--"):
         words.pop(0)
     return " ".join(words).strip()
+
+
+def simple_commands(command: str) -> list[list[str]]:
+    """The words of each simple command of a shell line (split at `&&`, `||`, `;` and `|`)."""
+    return [words for part in re.split(r"&&|\|\||[;|]", command) if (words := part.split())]
+
+
+def pip_words(words: list[str]) -> list[str] | None:
+    """The words after `pip` (`pip ...`, `/x/bin/pip ...`, `python -m pip ...`), None when this is not pip."""
+    if PIP.fullmatch(words[0]):
+        return words[1:]
+    if PYTHON.fullmatch(words[0]) and words[1:3] == ["-m", "pip"]:
+        return words[3:]
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -188,6 +209,7 @@ def runtime_problems(stages: list[Stage]) -> list[str]:
 def wheels_only_problems(stages: list[Stage]) -> list[str]:
     final = stages[-1]
     problems = []
+    installs = 0
     for instruction in final.instructions:
         if instruction.keyword in {"COPY", "ADD"} and "--from=" not in instruction.args:
             problems.append(f"line {instruction.line}: the final stage copies from the build context")
@@ -196,16 +218,43 @@ def wheels_only_problems(stages: list[Stage]) -> list[str]:
         command = run_args(instruction)
         if BUILD_TOOLS.search(command):
             problems.append(f"line {instruction.line}: build tools in the final stage")
-        for pip in re.findall(r"pip3? install[^&;|]*", command):
-            words = pip.split()
-            if "--no-index" not in words or not {"--find-links", "-f"} & set(words):
-                problems.append(f"line {instruction.line}: `{pip.strip()}` may reach an index")
-            if "--no-cache-dir" not in words:
-                problems.append(f"line {instruction.line}: `{pip.strip()}` keeps a pip cache")
-            if {".", "-e", "--editable", "/src"} & set(words):
-                problems.append(f"line {instruction.line}: `{pip.strip()}` installs from source")
-    if not any("pip install" in run_args(i) for i in final.all("RUN")):
+        for words in simple_commands(command):
+            arguments = pip_words(words)
+            if arguments is None or "install" not in arguments:
+                continue
+            installs += 1
+            shown = " ".join(words)
+            if "--no-index" not in arguments or not {"--find-links", "-f"} & set(arguments):
+                problems.append(f"line {instruction.line}: `{shown}` may reach an index")
+            if "--no-cache-dir" not in arguments:
+                problems.append(f"line {instruction.line}: `{shown}` keeps a pip cache")
+            if {".", "-e", "--editable", "/src"} & set(arguments):
+                problems.append(f"line {instruction.line}: `{shown}` installs from source")
+    if not installs:
         problems.append("the final stage installs nothing")
+    return problems
+
+
+def packaging_tools_problems(stages: list[Stage]) -> list[str]:
+    """pip and setuptools stay out of the runtime image: neither in its virtual environment nor in the base's
+    interpreter (the python image installs both there), and every interpreter is named in full, since the image's
+    PATH makes a bare `python` the virtual environment's as soon as it exists."""
+    problems = []
+    uninstalled: set[str] = set()
+    for instruction in stages[-1].all("RUN"):
+        for words in simple_commands(run_args(instruction)):
+            if "/" not in words[0] and (PIP.fullmatch(words[0]) or PYTHON.fullmatch(words[0])):
+                problems.append(f"line {instruction.line}: `{' '.join(words)}` runs whichever {words[0]} PATH finds")
+            if PYTHON.fullmatch(words[0]) and words[1:3] == ["-m", "venv"] and "--without-pip" not in words:
+                problems.append(f"line {instruction.line}: `{' '.join(words)}` puts pip and setuptools into the "
+                                "virtual environment: add --without-pip")  # fmt: skip
+            arguments = pip_words(words)
+            if arguments is not None and "uninstall" in arguments:
+                after = arguments[arguments.index("uninstall") + 1 :]
+                uninstalled |= {word for word in after if not word.startswith("-")}
+    missing = [tool for tool in PACKAGING_TOOLS if tool not in uninstalled]
+    if missing:
+        problems.append(f"the base's {', '.join(missing)} stay in the image: uninstall them after the install")
     return problems
 
 
@@ -233,7 +282,7 @@ def dockerfile_problems(text: str) -> list[str]:
     instructions, stages = parse(text)
     problems = base_problems(stages) + hygiene_problems(instructions)
     if stages:
-        problems += runtime_problems(stages) + wheels_only_problems(stages)
+        problems += runtime_problems(stages) + wheels_only_problems(stages) + packaging_tools_problems(stages)
     return problems
 
 
@@ -279,11 +328,16 @@ def test_the_parser_joins_continuations_and_finds_both_stages() -> None:
         ("ARG VERSION=0.1.0", "ARG VERSION=0.1.0\nENV S3_SECRET=hunter2", "carries a value"),
         ("WORKDIR /data", "WORKDIR /data\nADD https://example.com/x.tgz /x", "remote URL"),
         ("WORKDIR /data", "WORKDIR /data\nRUN curl -fsSL https://x.sh | sh", "piped to a shell"),
-        ("python -m venv /opt/venv", "apt-get install -y gcc && python -m venv /opt/venv", "build tools"),
+        ("/usr/local/bin/python -m venv", "apt-get install -y gcc && /usr/local/bin/python -m venv", "build tools"),
         ("--no-cache-dir --no-index --find-links /wheels report-exporter", "--no-cache-dir .", "installs from source"),
         ("--no-cache-dir --no-index", "--no-index", "pip cache"),
         ("--no-index --find-links /wheels report-exporter", "report-exporter", "may reach an index"),
         ("USER 10001:10001", "COPY exporter /src/exporter\nUSER 10001:10001", "copies from the build context"),
+        ("-m venv --without-pip /opt/venv", "-m venv /opt/venv", "add --without-pip"),
+        ("uninstall --yes --no-cache-dir pip setuptools wheel", "uninstall --yes pip wheel", "setuptools stay"),
+        ("pip uninstall --yes --no-cache-dir pip setuptools wheel", "pip --version", "pip, setuptools, wheel stay"),
+        ("/usr/local/bin/python -m pip uninstall", "python -m pip uninstall", "runs whichever python PATH finds"),
+        ("/usr/local/bin/python -m pip --python /opt/venv/bin/python install", "pip install", "whichever pip"),
     ],
 )
 def test_each_static_check_fails_on_a_broken_dockerfile(old: str, new: str, expected: str) -> None:
@@ -335,23 +389,30 @@ def copied_sources(stage: Stage) -> list[str]:
     return sources
 
 
-def localize(command: str, mapping: dict[str, Path], scratch: Path) -> str:
-    """The Dockerfile's command with image paths mapped into `scratch` and `python` as this interpreter."""
+def localize(command: str, mapping: dict[str, Path], scratch: Path, *, python: str | None = sys.executable) -> str:
+    """The Dockerfile's command with image paths mapped into `scratch` and a bare `python` as `python`; with
+    `python=None`, a bare `python` or `pip` is refused (it would be whichever PATH finds on this machine)."""
     for image_path, local in sorted(mapping.items(), key=lambda kv: -len(kv[0])):
         command = re.sub(rf"(?<![\w/]){re.escape(image_path)}(?=[/\s]|$)", str(local), command)
-    command = re.sub(r"(?<![\w/.-])python3?(?=\s)", shlex.quote(sys.executable), command)
+    if python is not None:
+        command = re.sub(r"(?<![\w/.-])python3?(?=\s)", shlex.quote(python), command)
+    for words in simple_commands(command):
+        bare = "/" not in words[0] and (PIP.fullmatch(words[0]) or PYTHON.fullmatch(words[0]))
+        assert not bare, f"refusing to run a bare {words[0]}: {command}"
     for word in shlex.split(command):
-        if word.startswith("/") and word != sys.executable:
+        if word.startswith("/") and word != python:
             assert Path(word).is_relative_to(scratch), f"refusing to run a command that touches {word}: {command}"
     return command
 
 
 def test_dockerfile_install_steps_give_a_working_cli(tmp_path: Path) -> None:
-    """The builder's COPY + `pip wheel`, then the runtime stage's venv install from those wheels only."""
+    """The builder's COPY + `pip wheel`, then the runtime stage's venv install from those wheels only, which leaves
+    pip and setuptools neither in the venv nor in the base's interpreter (a venv with both stands for /usr/local)."""
     _, stages = parse(DOCKERFILE.read_text(encoding="utf-8"))
     builder, final = stages[0], stages[-1]
     src, wheels, venv, out = tmp_path / "src", tmp_path / "wheels", tmp_path / "venv", tmp_path / "out"
-    mapping = {"/wheels": wheels, "/opt/venv": venv, "/src": src}
+    base = tmp_path / "base"
+    mapping = {"/wheels": wheels, "/opt/venv": venv, "/src": src, "/usr/local": base}
     env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PIP_TARGET"}}
     env |= {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
 
@@ -381,18 +442,29 @@ def test_dockerfile_install_steps_give_a_working_cli(tmp_path: Path) -> None:
     assert f"report_exporter-{VERSION}-py3-none-any.whl" in built, built
     assert all(name.endswith(".whl") for name in built), f"not everything was built into a wheel: {built}"
 
-    install_runs = [run_args(i) for i in final.all("RUN") if "pip" in i.args or "venv" in i.args]
-    assert install_runs, "the final stage has no install RUN"
-    for command in install_runs:
-        sh(localize(command, mapping, tmp_path), cwd=tmp_path)
-
-    cli = venv / "bin" / "report-exporter"
-    python = venv / "bin" / "python"
-
     def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(a) for a in args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
         )
+
+    # the base image's interpreter: pip and setuptools installed beside it, as in the python image
+    sh(f"{shlex.quote(sys.executable)} -m venv {shlex.quote(str(base))}", cwd=tmp_path)
+    bundled = ["pip", "setuptools"] if sys.version_info < (3, 12) else ["pip"]  # ensurepip's setuptools ended in 3.12
+    assert packaging_tools_in(base / "bin" / "python", run) == bundled
+
+    install_runs = [run_args(i) for i in final.all("RUN") if "pip" in i.args or "venv" in i.args]
+    assert install_runs, "the final stage has no install RUN"
+    for command in install_runs:
+        sh(localize(command, mapping, tmp_path, python=None), cwd=tmp_path)
+
+    cli = venv / "bin" / "report-exporter"
+    python = venv / "bin" / "python"
+
+    assert packaging_tools_in(python, run) == [], "pip or setuptools in the runtime's virtual environment"
+    assert packaging_tools_in(base / "bin" / "python", run) == [], "pip or setuptools left beside the base's python"
+    assert not [p.name for p in (*venv.glob("bin/pip*"), *base.glob("bin/pip*"), *base.glob("bin/wheel*"))]
+    shebang = cli.read_text(encoding="utf-8").splitlines()[:3]  # a long path is exec'd by /bin/sh on line 2
+    assert shebang[0] == f"#!{python}" or any(str(python) in line for line in shebang[1:]), shebang
 
     where = run(python, "-c", "import exporter; print(exporter.__file__)")
     assert where.returncode == 0, where.stderr
@@ -413,3 +485,18 @@ def test_dockerfile_install_steps_give_a_working_cli(tmp_path: Path) -> None:
     assert run_dir.parent == out, got.stdout
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
     assert manifest
+
+
+def packaging_tools_in(python: Path, run: Callable[..., subprocess.CompletedProcess[str]]) -> list[str]:
+    """Which of PACKAGING_TOOLS `python` can import or lists as installed (setuptools' `_distutils_hack` counts)."""
+    probe = (
+        "import importlib.metadata as m, importlib.util as u, json, sys\n"
+        "names = {d.metadata['Name'].lower() for d in m.distributions()}\n"
+        "found = [n for n in sys.argv[1:] if n in names or u.find_spec(n) is not None]\n"
+        "found += ['setuptools'] * (u.find_spec('_distutils_hack') is not None and 'setuptools' not in found)\n"
+        "print(json.dumps(sorted(found)))"
+    )
+    done = run(python, "-I", "-c", probe, *PACKAGING_TOOLS)
+    assert done.returncode == 0, done.stderr
+    found: list[str] = json.loads(done.stdout)
+    return found

@@ -64,6 +64,12 @@ class ReportKind:
     `scoped_by` names the kind whose objects say which namespaces an object of this kind is about, when its own
     namespace does not: kubescape scans an image once, into its own namespace, and each workload's
     VulnerabilityManifestSummary points at that scan. Without that kind, such objects cannot be put in a scope.
+
+    `paged` is False for kinds a server computes on each request rather than stores: kubescape's
+    VulnerabilitySummary and ConfigurationScanSummary, one object per namespace built from the namespace's
+    per-workload summaries. kubescape/storage before v0.0.289 applies a list's `limit` to those per-workload
+    summaries and drops the continue token, so a paged list of them ends early and says nothing
+    (docs/kubescape-storage.md). Unpaged, every storage version returns them all; there is one per namespace.
     """
 
     scanner: Scanner
@@ -77,6 +83,7 @@ class ReportKind:
     payload_key: str
     list_omits_payload: bool = False
     scoped_by: str | None = None
+    paged: bool = True
 
     @property
     def api_version(self) -> str:
@@ -113,6 +120,7 @@ def _trivy(
 def _kubescape(
     plural: str, kind: str, namespaced: bool, family: Family, dojo: DojoTreatment, scoped_by: str | None = None
 ) -> ReportKind:
+    """A kind of kubescape's storage; its cluster-scoped kinds are the computed per-namespace summaries (unpaged)."""
     return ReportKind(
         Scanner.KUBESCAPE,
         KUBESCAPE_GROUP,
@@ -125,6 +133,7 @@ def _kubescape(
         payload_key="spec",
         list_omits_payload=True,
         scoped_by=scoped_by,
+        paged=namespaced,
     )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import hashlib
 import json
 import re
 import socket
@@ -24,7 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Literal
@@ -61,6 +62,38 @@ INTERNAL_ERROR_CAUSE = "etcdserver: request timed out"
 SERVICE_UNAVAILABLE_MESSAGE = "service unavailable"
 # kubescape/storage softwarecomposition.ResourceVersionFullSpec: the list mode that returns whole objects
 FULL_SPEC = "fullSpec"
+# kubescape/storage pkg/registry/file/storage.go saveObject: the annotation only the listed metadata carries
+SYNC_CHECKSUM_ANNOTATION = "kubescape.io/sync-checksum"
+# What kubescape/storage v0.0.220 puts in a list item's `spec` without fullSpec: the Go zero value of the kind's
+# spec type, encoded (its lists hold only the ObjectMeta kept in SQLite). Recorded from the real server by
+# scripts/check_kubescape_storage.py (docs/kubescape-storage.md); other kinds get their own spec zeroed.
+LISTED_ZERO_SPECS: dict[str, JsonObject] = {
+    "vulnerabilitymanifests": {
+        "metadata": {"withRelevancy": False, "tool": {"name": "", "version": "", "databaseVersion": ""},
+                     "report": {"createdAt": None}},
+        "payload": {"matches": None, "source": None, "distro": {"name": "", "version": "", "idLike": None},
+                    "descriptor": {"name": "", "version": "", "configuration": None, "db": None}},
+    },
+    "vulnerabilitymanifestsummaries": {
+        "severities": {level: {"all": 0} for level in ("critical", "high", "medium", "low", "negligible", "unknown")},
+        "vulnerabilitiesRef": {scope: {"namespace": "", "name": "", "kind": ""} for scope in ("all", "relevant")},
+    },
+    "workloadconfigurationscans": {"controls": None, "relatedObjects": None},
+    "workloadconfigurationscansummaries": {
+        "severities": {"critical": 0, "high": 0, "medium": 0, "low": 0, "unknown": 0},
+        "controls": None,
+    },
+    **{
+        plural: {
+            "metadata": {"tool": {"name": "", "version": ""}, "report": {"createdAt": None}},
+            "syft": {"artifacts": None, "artifactRelationships": None,
+                     "source": {"id": "", "name": "", "version": "", "type": "", "metadata": None},
+                     "distro": {"idLike": [""]}, "descriptor": {"name": "", "version": "", "configuration": None},
+                     "schema": {"version": "", "url": ""}},
+        }
+        for plural in ("sbomsyfts", "sbomsyftfiltereds")
+    },
+}  # fmt: skip
 
 _REASONS = {
     400: "BadRequest",
@@ -192,6 +225,10 @@ class _StripSpec(Fault):
     def __init__(self, owner: KubeStandin, resource: tuple[str, str], *, honour_full_spec: bool) -> None:
         super().__init__(owner, resource, None)
         self.honour_full_spec = honour_full_spec
+
+
+class _DropContinue(Fault):
+    pass
 
 
 @dataclass(frozen=True)
@@ -378,12 +415,26 @@ class KubeStandin:
         """Deny ``verb`` as RBAC would; ``allowed_namespaces`` model RoleBindings granting it there."""
         return self._add_fault(_Forbid(self, self._key(plural), verb, frozenset(allowed_namespaces)))
 
-    def strip_spec_in_list(self, plural: ResourceRef, *, honour_full_spec: bool = True) -> Fault:
-        """Serve this resource as kubescape's aggregated storage does: lists omit ``spec``, a GET is whole.
+    def drop_continue_token(self, plural: ResourceRef) -> Fault:
+        """Cut a list at its ``limit`` without a continue token: the list looks whole and is not.
 
-        kubescape/storage ``pkg/registry/file/storage.go`` (``prepareGetList``) returns full objects when the list
-        carries ``resourceVersion=fullSpec``, on every page, continue token or not; ``honour_full_spec=False``
-        models an older storage that ignores it.
+        kubescape/storage before v0.0.289 serves its computed per-namespace summaries (VulnerabilitySummary,
+        ConfigurationScanSummary) this way: ``GetList`` applies the caller's ``limit`` to the per-workload summaries
+        it aggregates and drops their continue token (docs/kubescape-storage.md, seen on v0.0.220).
+        """
+        return self._add_fault(_DropContinue(self, self._key(plural), None))
+
+    def strip_spec_in_list(self, plural: ResourceRef, *, honour_full_spec: bool = True) -> Fault:
+        """Serve this resource as kubescape's aggregated storage does: lists leave the report out, a GET is whole.
+
+        kubescape/storage ``pkg/registry/file/storage.go`` (``GetListWithConn``) lists the metadata it keeps in
+        SQLite, so each item's ``spec`` is there but holds the Go zero value of its type (``LISTED_ZERO_SPECS``:
+        zeros, empty strings, nulls; not absent), and its annotations gain ``kubescape.io/sync-checksum``, which a
+        GET does not show. Lists carrying ``resourceVersion=fullSpec`` return whole objects, on every page,
+        continue token or not; ``honour_full_spec=False`` models an older storage that ignores it. Its list
+        metadata has neither ``resourceVersion`` nor ``remainingItemCount``, and every full page has a continue
+        token, the last one too (the next page is then empty). Seen on the real server (v0.0.220) behind
+        kube-apiserver by scripts/check_kubescape_storage.py.
         """
         return self._add_fault(_StripSpec(self, self._key(plural), honour_full_spec=honour_full_spec))
 
@@ -513,9 +564,17 @@ class KubeStandin:
             aggregated = self._active(key, _StripSpec)
             full_spec = call.query.get("resourceVersion") == FULL_SPEC
             strip = any(not (full_spec and fault.honour_full_spec) for fault in aggregated)
-            return self._list(call, strip_spec=strip, aggregated=bool(aggregated))
+            reply = self._list(call, strip_spec=strip, aggregated=bool(aggregated))
+            return self._without_continue(reply) if self._active(key, _DropContinue) else reply
         except _BadRequestError as error:
             return _status_reply(400, str(error))
+
+    @staticmethod
+    def _without_continue(reply: _Reply) -> _Reply:
+        body = json.loads(reply.body)
+        body.get("metadata", {}).pop("continue", None)
+        body.get("metadata", {}).pop("remainingItemCount", None)
+        return replace(reply, body=json.dumps(body).encode())
 
     def _active(self, key: tuple[str, str], kind: type[Any]) -> list[Any]:
         return [f for f in self._faults if isinstance(f, kind) and f.resource == key and f.active]
@@ -560,11 +619,13 @@ class KubeStandin:
         in_range = (k for k in sorted(contents) if k.startswith(prefix) and k >= start)
         selected = [k for k in in_range if matches(contents[k])]
         page = selected[:limit] if limit else selected
-        metadata: JsonObject = {"resourceVersion": str(revision)}
-        if len(page) < len(selected):
+        # kubescape/storage's lists (GetListWithConn) carry no resourceVersion nor remainingItemCount, and a
+        # continue token whenever a page is full, so a list that ends on a full page ends with an empty one.
+        metadata: JsonObject = {} if aggregated else {"resourceVersion": str(revision)}
+        if len(page) < len(selected) or (aggregated and page and len(page) == limit):
             token = _encode_continue(page[-1][len(prefix) :] + "\x00", revision)
             metadata["continue"] = token
-            if not query.get("labelSelector") and not query.get("fieldSelector"):
+            if not aggregated and not query.get("labelSelector") and not query.get("fieldSelector"):
                 metadata["remainingItemCount"] = len(selected) - len(page)
             if call.page is not None:
                 self._token_pages[token] = call.page + 1
@@ -670,11 +731,25 @@ def _at_revision(history: list[tuple[int, dict[str, JsonObject]]], revision: int
 
 
 def _list_item(obj: JsonObject, resource: ServedResource, *, strip_spec: bool) -> JsonObject:
-    dropped = ("apiVersion", "kind", "spec") if strip_spec else ("apiVersion", "kind")
-    item = {k: v for k, v in obj.items() if k not in dropped}
+    item = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+    if strip_spec:
+        metadata = dict(item.get("metadata") or {})
+        checksum = hashlib.sha256(json.dumps(obj.get("spec"), sort_keys=True).encode()).hexdigest()
+        metadata["annotations"] = {**(metadata.get("annotations") or {}), SYNC_CHECKSUM_ANNOTATION: checksum}
+        zero = LISTED_ZERO_SPECS.get(resource.plural)
+        item.update(metadata=metadata, spec=copy.deepcopy(zero) if zero is not None else _zeroed(obj.get("spec")))
     if resource.list_items_carry_type:
         item.update(apiVersion=resource.api_version, kind=resource.kind)
     return item
+
+
+def _zeroed(value: Any) -> Any:
+    """A value of the same shape with every leaf zeroed, as Go encodes a zero struct: lists become null."""
+    if isinstance(value, dict):
+        return {key: _zeroed(inner) for key, inner in value.items()}
+    if isinstance(value, list) or value is None:
+        return None
+    return type(value)()
 
 
 def _limit(raw: str) -> int:

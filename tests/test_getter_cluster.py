@@ -108,6 +108,26 @@ def test_objects_listed_without_their_report_are_fetched_one_by_one(standins: St
     assert len(gets) == 5 and entry(result, "vulnerabilitymanifests")["status"] == "complete"
 
 
+@pytest.mark.parametrize("plural", ["vulnerabilitysummaries", "configurationscansummaries"])
+def test_the_computed_summaries_are_listed_unpaged_so_an_old_storage_cannot_cut_them_short(
+    standins: StandinFactory, get: Run, plural: str
+) -> None:
+    """kubescape/storage before v0.0.289 cuts a list of its computed per-namespace summaries at `limit` and drops
+    the continue token (seen on v0.0.220, docs/kubescape-storage.md): paged at 2, the getter archived 1 of 4 and
+    called the kind complete. Listed without a limit, every namespace's summary is there."""
+    standin = standins(served((Scanner.KUBESCAPE,)))
+    kind = catalog.resolve(plural)
+    standin.add_objects(plural, [{"apiVersion": f"{kind.group}/{kind.version}", "kind": kind.kind,
+                                  "metadata": {"name": f"team-{i}"}, "spec": {"severities": {"critical": i + 1}}}
+                                 for i in range(5)])  # fmt: skip
+    standin.drop_continue_token(plural)
+    result, _ = get(standin)
+    assert sorted(o["metadata"]["name"] for o in objects(result, plural)) == [f"team-{i}" for i in range(5)]
+    assert entry(result, plural)["status"] == "complete" and entry(result, plural)["objects"] == 5
+    lists = [r for r in standin.requests if r.path.endswith(f"/{plural}")]
+    assert lists and all("limit" not in r.query for r in lists)
+
+
 def test_a_report_whose_get_fails_is_kept_as_listed_and_fails_its_kind_not_the_others(
     standins: StandinFactory, get: Run
 ) -> None:

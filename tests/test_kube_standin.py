@@ -22,7 +22,9 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.kube_standin import (
     INCONSISTENT_CONTINUE_MESSAGE,
+    LISTED_ZERO_SPECS,
     NOT_FOUND_MESSAGE,
+    SYNC_CHECKSUM_ANNOTATION,
     KubeStandin,
     ServedResource,
     StandinFactory,
@@ -373,12 +375,16 @@ def test_on_page_fails_only_that_page_and_a_removed_fault_no_longer_fires(standi
     assert _get(standin, _vulns_path()).status_code == 200
 
 
-def test_strip_spec_in_list_omits_spec_from_items_but_a_get_returns_the_whole_object(
+def test_strip_spec_in_list_zero_fills_spec_in_items_but_a_get_returns_the_whole_object(
     standin: KubeStandin,
 ) -> None:
+    """As the real kubescape/storage v0.0.220 answered (docs/kubescape-storage.md): the listed spec is the Go zero
+    value of the kind's spec, not absent, and the listed metadata carries the sync checksum a GET does not."""
     standin.strip_spec_in_list("vulnerabilitymanifests")
     listed = _get(standin, f"/apis/{KS_GROUP}/{KS_VERSION}/vulnerabilitymanifests").json()
-    assert [set(i) for i in listed["items"]] == [{"metadata"}] * 3
+    assert [set(i) for i in listed["items"]] == [{"metadata", "spec"}] * 3
+    assert all(i["spec"] == LISTED_ZERO_SPECS["vulnerabilitymanifests"] for i in listed["items"])
+    assert all(SYNC_CHECKSUM_ANNOTATION in i["metadata"]["annotations"] for i in listed["items"])
     one_path = f"/apis/{KS_GROUP}/{KS_VERSION}/namespaces/kubescape/vulnerabilitymanifests/m1"
     single = _get(standin, one_path).json()
     assert single["spec"] == {"payload": {"matches": [1]}}

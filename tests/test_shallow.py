@@ -15,6 +15,7 @@ from exporter.catalog import ReportKind, resolve
 from exporter.filesource import FileScan, iter_report_objects
 from exporter.kube.shallow import ShallowObject, decode_page
 from exporter.samples import sample_cluster_dir
+from tests.kube_standin import LISTED_ZERO_SPECS
 
 SAMPLES = list(iter_report_objects(sample_cluster_dir(), FileScan()))
 VULNS = resolve("vulnerabilityreports")
@@ -89,9 +90,31 @@ def test_payload_presence_and_annotations_for_kubescape_lists() -> None:
     listed = shallow({"metadata": {"name": "a", "namespace": "n", "annotations": {"kubescape.io/status": "too-large"}},
                       "spec": {}})  # fmt: skip
     assert not listed.has_object("spec") and listed.annotation("kubescape.io/status") == "too-large"
-    whole = shallow({"metadata": {"name": "a", "namespace": "n"}, "spec": {"payload": {"matches": []}}})
+    whole = shallow({"metadata": {"name": "a", "namespace": "n"},
+                     "spec": {"payload": {"matches": [], "descriptor": {"name": "grype"}}}})  # fmt: skip
     assert whole.has_object("spec") and whole.annotation("kubescape.io/status") == ""
     assert not shallow({"metadata": {"name": "a"}, "spec": {  }}).has_object("spec")  # fmt: skip
+
+
+@pytest.mark.parametrize("plural", sorted(LISTED_ZERO_SPECS))
+def test_a_zero_filled_spec_as_kubescape_storage_lists_it_is_no_report(plural: str) -> None:
+    """The real storage's plain LIST zero-fills each spec (docs/kubescape-storage.md): taken for a report, it would
+    archive an empty scan and close the workload's findings in DefectDojo, so the getter must GET the object."""
+    zero = LISTED_ZERO_SPECS[plural]
+    assert not shallow({"metadata": {"name": "a", "namespace": "n"}, "spec": zero}).has_object("spec")
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"severities": {"critical": {"all": 1}}},  # one count is a report
+        {"payload": {"matches": None, "descriptor": {"name": "grype"}}},  # a report without findings names its tool
+        {"controls": None, "relatedObjects": [{"kind": "Deployment"}]},
+        {"counts": [0] * 3000},  # over the bytes read (6 KiB): taken as content, whatever it holds
+    ],
+)
+def test_anything_but_zeros_is_a_report(spec: dict[str, Any]) -> None:
+    assert shallow({"metadata": {"name": "a", "namespace": "n"}, "spec": spec}).has_object("spec")
 
 
 def test_the_continue_token_is_read_and_an_empty_page_has_no_items() -> None:

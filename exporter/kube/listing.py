@@ -58,7 +58,7 @@ def iter_pages(api: KubeApi, query: ListQuery) -> Iterator[list[Any]]:
     path = collection_path(query.kind, query.namespace)
     token = ""
     while True:
-        params = [("limit", str(query.page_size))]
+        params = [("limit", str(query.page_size))] if query.kind.paged else []  # catalog.ReportKind.paged
         if query.label_selector:
             params.append(("labelSelector", query.label_selector))
         if query.full_spec:

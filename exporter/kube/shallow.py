@@ -42,6 +42,8 @@ class _Page(msgspec.Struct, frozen=True):
 
 _PAGE = msgspec.json.Decoder(_Page)
 _FIELDS = msgspec.json.Decoder(dict[str, Raw])
+_ZERO_SPEC_MAX = 4096
+"""Bytes up to which a payload is read to tell a zero-filled spec from a report (ShallowObject.has_object)."""
 _ANNOTATIONS = msgspec.json.Decoder(dict[str, Any])
 _ENCODER = msgspec.json.Encoder()
 _STRING = msgspec.json.Decoder(str)
@@ -90,9 +92,24 @@ class ShallowObject:
         return _text(self.metadata, "namespace")
 
     def has_object(self, key: str) -> bool:
-        """Whether the top-level `key` holds a non-empty JSON object (a report's payload)."""
+        """Whether the top-level `key` holds a JSON object with something in it (a report's payload).
+
+        An object whose every value is zero, empty or null is no report: kubescape/storage's plain LIST (without
+        `resourceVersion=fullSpec`) returns each item's spec zero-filled (every severity count 0, `matches: null`),
+        not left out, as its real server showed (docs/kubescape-storage.md). Taken for a report, that would archive
+        an empty scan and close every finding of the workload in DefectDojo. A real report always names something
+        (its scanner, its image, its workload), so a false alarm costs one GET. Only small objects are read: a
+        zero-filled spec is a few hundred bytes, and anything over _ZERO_SPEC_MAX bytes holds more than zeros.
+        """
         raw = self._fields.get(key)
-        return raw is not None and _is_object(raw) and (len(raw) > 16 or bool(_FIELDS.decode(raw)))
+        if raw is None or not _is_object(raw):
+            return False
+        if len(raw) > _ZERO_SPEC_MAX:
+            return True
+        try:
+            return _has_content(msgspec.json.decode(raw))
+        except (RecursionError, msgspec.DecodeError):
+            return True  # something, if odd: judged like any payload (normalize.check_facts), not fetched again
 
     def annotation(self, key: str) -> str:
         metadata = self.metadata
@@ -174,6 +191,22 @@ def decode_page(body: bytes) -> Page:
     listed = document.get("items") or []
     items = [ShallowObject.from_mapping(item) if isinstance(item, dict) else item for item in listed]
     return Page(items, str((document.get("metadata") or {}).get("continue") or ""))
+
+
+def _has_content(value: Any) -> bool:
+    """Whether a decoded JSON value holds anything but zeros, empty strings, empty containers and nulls.
+
+    A loop, not recursion: the value comes from the API, and 4 KiB of `[` nest deeper than Python's stack."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif item:
+            return True
+    return False
 
 
 def _is_object(raw: Raw) -> bool:

@@ -16,6 +16,11 @@ cluster, but no controller acts on them. Consequences worth knowing:
         token = kube.sa_token("ns", "reader")
         status, body = kube.request("GET", "/api/v1/namespaces/ns/secrets", token=token)
 
+Aggregation (``aggregation=True``, off by default) adds a front-proxy CA and
+client certificate and the kube-apiserver flags that proxy to an aggregated API
+server (kubescape's storage, metrics-server); ``register_api_service`` then
+points an APIService at a server listening on a non-loopback host:port.
+
 Run-time dependencies: the standard library and ``cryptography`` (for the PKI).
 CRD manifests are sent to the server as YAML, so no YAML parser is needed.
 """
@@ -25,6 +30,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import ctypes
+import dataclasses
 import datetime
 import http.client
 import ipaddress
@@ -51,6 +57,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+FRONT_PROXY_CLIENT_NAME = "front-proxy-client"
+_CA_COMMON_NAME = "report-exporter-testenv-ca"
 KEEP_WORKDIR_ENV = "K8S_TESTENV_KEEP"
 _CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 _FIELD_MANAGER = "report-exporter-testenv"
@@ -89,8 +97,10 @@ class KubeTestEnv:
         workdir: Path | None = None,
         start_timeout: float = 90.0,
         extra_apiserver_args: Iterable[str] = (),
+        aggregation: bool = False,
     ) -> None:
         self.bin_dir = Path(bin_dir)
+        self.aggregation = aggregation
         self.dir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="k8s-testenv-"))
         self.start_timeout = start_timeout
         self.extra_apiserver_args = tuple(extra_apiserver_args)
@@ -118,7 +128,7 @@ class KubeTestEnv:
         process can take one before we bind it again; such a clash is retried
         with new ports instead of failing the test session.
         """
-        self._pki = make_pki(self.dir / "pki")
+        self._pki = make_pki(self.dir / "pki", aggregation=self.aggregation)
         self._admin_tls = self._tls_context(client_cert=True)
         self._token_tls = self._tls_context(client_cert=False)
         try:
@@ -248,6 +258,105 @@ class KubeTestEnv:
         self._write_kubeconfig(Path(path), user={"token": self.sa_token(namespace, name)})
         return Path(path)
 
+    # ---------------------------------------------------------- aggregation
+
+    def issue_serving_cert(
+        self, directory: Path, *, dns_names: Iterable[str], ips: Iterable[str] = ()
+    ) -> tuple[Path, Path]:
+        """A serving certificate (and key) for an aggregated API server, signed by the testenv CA.
+
+        kube-apiserver dials the endpoint address but verifies the certificate for the Service's name,
+        ``<service>.<namespace>.svc``, against the APIService's caBundle (the testenv CA).
+        """
+        pki = self._aggregation_pki()
+        assert pki.ca_key is not None
+        directory.mkdir(parents=True, exist_ok=True)
+        cert_path, key_path = directory / "serving.crt", directory / "serving.key"
+        ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+        assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+        names = list(dns_names)
+        sans: list[x509.GeneralName] = [x509.DNSName(name) for name in names]
+        sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+        _issue(
+            _Issuer(ca_key, _x509_name(_CA_COMMON_NAME), _not_before()),
+            cert_path,
+            key_path,
+            _x509_name(names[0] if names else "aggregated-apiserver"),
+            ExtendedKeyUsageOID.SERVER_AUTH,
+            sans,
+        )
+        return cert_path, key_path
+
+    def register_api_service(
+        self,
+        group: str,
+        version: str,
+        *,
+        host: str,
+        port: int,
+        namespace: str,
+        service: str,
+        timeout: float = 60.0,
+    ) -> dict[str, Any]:
+        """Route ``/apis/<group>/<version>`` to an aggregated server at ``host:port``; wait until Available.
+
+        Creates a selector-less Service, its Endpoints and an EndpointSlice (kube-apiserver v1.34's aggregator
+        resolves endpoints from EndpointSlices; no controller here mirrors Endpoints into one), then the
+        APIService with the testenv CA as caBundle. ``host`` must not be a loopback address: Endpoints and
+        EndpointSlice validation rejects 127.0.0.0/8. The server's certificate must name
+        ``<service>.<namespace>.svc`` (see :meth:`issue_serving_cert`).
+        """
+        pki = self._aggregation_pki()
+        self._create(
+            f"/api/v1/namespaces/{namespace}/services",
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": service},
+                "spec": {"ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]},
+            },
+        )
+        self._create(
+            f"/api/v1/namespaces/{namespace}/endpoints",
+            {
+                "apiVersion": "v1",
+                "kind": "Endpoints",
+                "metadata": {"name": service},
+                "subsets": [
+                    {"addresses": [{"ip": host}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}
+                ],
+            },
+        )
+        self._create(
+            f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices",
+            {
+                "apiVersion": "discovery.k8s.io/v1",
+                "kind": "EndpointSlice",
+                "metadata": {"name": f"{service}-testenv", "labels": {"kubernetes.io/service-name": service}},
+                "addressType": "IPv6" if ":" in host else "IPv4",
+                "endpoints": [{"addresses": [host], "conditions": {"ready": True}}],
+                "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
+            },
+        )
+        name = f"{version}.{group}"
+        self._create(
+            "/apis/apiregistration.k8s.io/v1/apiservices",
+            {
+                "apiVersion": "apiregistration.k8s.io/v1",
+                "kind": "APIService",
+                "metadata": {"name": name},
+                "spec": {
+                    "group": group,
+                    "version": version,
+                    "service": {"namespace": namespace, "name": service, "port": 443},
+                    "caBundle": _b64(pki.ca_cert.read_bytes()),
+                    "groupPriorityMinimum": 1000,
+                    "versionPriority": 15,
+                },
+            },
+        )
+        return self._wait_until_available(name, f"/apis/{group}/{version}", timeout)
+
     # ------------------------------------------------------------ internals
 
     def _start_processes_on_free_ports(self) -> None:
@@ -273,7 +382,10 @@ class KubeTestEnv:
             "kube-apiserver",
             [
                 *_overridable(
-                    _apiserver_args(self.bin_dir / "kube-apiserver", self._pki, self.dir, etcd_url, self.port),
+                    [
+                        *_apiserver_args(self.bin_dir / "kube-apiserver", self._pki, self.dir, etcd_url, self.port),
+                        *(_aggregation_args(self._pki) if self.aggregation else []),
+                    ],
                     self.extra_apiserver_args,
                 ),
                 *self.extra_apiserver_args,
@@ -363,6 +475,23 @@ class KubeTestEnv:
             time.sleep(0.1)
         raise KubeTestEnvError(f"CRD {name} not served after {self.start_timeout:.0f}s")
 
+    def _aggregation_pki(self) -> Pki:
+        if self._pki is None or self._pki.front_proxy_ca_cert is None:
+            raise KubeTestEnvError("aggregated API servers need KubeTestEnv(..., aggregation=True), started")
+        return self._pki
+
+    def _wait_until_available(self, name: str, discovery_path: str, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        current: Any = None
+        while time.monotonic() < deadline:
+            _, current = self.request("GET", f"/apis/apiregistration.k8s.io/v1/apiservices/{name}")
+            conditions = ((current or {}).get("status") or {}).get("conditions") or []
+            available = any(c["type"] == "Available" and c["status"] == "True" for c in conditions)
+            if available and self.request("GET", discovery_path).status == 200:
+                return dict(current)
+            time.sleep(0.2)
+        raise KubeTestEnvError(f"APIService {name} not Available after {timeout:.0f}s: {json.dumps(current)[:1000]}")
+
     def _write_kubeconfig(self, path: Path, *, user: Mapping[str, str]) -> None:
         """Write a kubeconfig as JSON (valid YAML), with the CA embedded so it works anywhere."""
         assert self._pki is not None
@@ -397,58 +526,38 @@ class Pki:
     admin_key: Path
     service_account_key: Path  # signs TokenRequest tokens
     service_account_pub: Path  # verifies them
+    # Aggregation only (make_pki(..., aggregation=True)), else None:
+    ca_key: Path | None = None  # signs aggregated servers' serving certs
+    front_proxy_ca_cert: Path | None = None  # --requestheader-client-ca-file
+    front_proxy_client_cert: Path | None = None  # what kube-apiserver presents to aggregated servers
+    front_proxy_client_key: Path | None = None
 
 
-def make_pki(directory: Path) -> Pki:
+def make_pki(directory: Path, *, aggregation: bool = False) -> Pki:
     """Generate CA, serving cert (127.0.0.1/localhost), admin client cert, SA key pair.
 
     ECDSA P-256 throughout: kube-apiserver accepts it for TLS, client certs
     and ES256 service-account tokens, and the keys take milliseconds to make
     where RSA keys would add about a second to every session start.
+
+    ``aggregation``: also keep the CA key (to sign aggregated servers' serving
+    certs) and make a separate front-proxy CA and its client certificate, as
+    kubeadm does, so aggregated servers trust only the proxy for request headers.
     """
     directory.mkdir(parents=True, exist_ok=True)
     file_names = ("ca.crt", "apiserver.crt", "apiserver.key", "admin.crt", "admin.key", "sa.key", "sa.pub")
     pki = Pki(*(directory / name for name in file_names))
-    not_before = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = _x509_name("report-exporter-testenv-ca")
-    ca_cert = (
-        _cert_builder(ca_name, ca_name, ca_key.public_key(), not_before)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(_key_usage(cert_sign=True), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    pki.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-
-    def issue(
-        cert_path: Path,
-        key_path: Path,
-        subject: x509.Name,
-        usage: x509.ObjectIdentifier,
-        sans: list[x509.GeneralName] | None = None,
-    ) -> None:
-        key = ec.generate_private_key(ec.SECP256R1())
-        builder = (
-            _cert_builder(subject, ca_name, key.public_key(), not_before)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(_key_usage(cert_sign=False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-        )
-        if sans:
-            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        cert_path.write_bytes(builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
-        _write_private_key(key_path, key)
-
-    issue(
+    ca = _make_ca(pki.ca_cert, _CA_COMMON_NAME)
+    _issue(
+        ca,
         pki.apiserver_cert,
         pki.apiserver_key,
         _x509_name("kube-apiserver"),
         ExtendedKeyUsageOID.SERVER_AUTH,
         [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")],
     )
-    issue(
+    _issue(
+        ca,
         pki.admin_cert,
         pki.admin_key,
         _x509_name("testenv-admin", organization="system:masters"),
@@ -459,7 +568,73 @@ def make_pki(directory: Path) -> Pki:
     pki.service_account_pub.write_bytes(
         sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
+    if not aggregation:
+        return pki
+    pki = dataclasses.replace(
+        pki,
+        ca_key=directory / "ca.key",
+        front_proxy_ca_cert=directory / "front-proxy-ca.crt",
+        front_proxy_client_cert=directory / "front-proxy-client.crt",
+        front_proxy_client_key=directory / "front-proxy-client.key",
+    )
+    assert pki.ca_key and pki.front_proxy_ca_cert and pki.front_proxy_client_cert and pki.front_proxy_client_key
+    _write_private_key(pki.ca_key, ca.key)
+    front_proxy_ca = _make_ca(pki.front_proxy_ca_cert, "report-exporter-testenv-front-proxy-ca")
+    _issue(
+        front_proxy_ca,
+        pki.front_proxy_client_cert,
+        pki.front_proxy_client_key,
+        _x509_name(FRONT_PROXY_CLIENT_NAME),
+        ExtendedKeyUsageOID.CLIENT_AUTH,
+    )
     return pki
+
+
+@dataclass(frozen=True)
+class _Issuer:
+    key: ec.EllipticCurvePrivateKey
+    name: x509.Name
+    not_before: datetime.datetime
+
+
+def _not_before() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
+
+
+def _make_ca(cert_path: Path, common_name: str) -> _Issuer:
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _Issuer(ca_key, _x509_name(common_name), _not_before())
+    ca_cert = (
+        _cert_builder(ca.name, ca.name, ca_key.public_key(), ca.not_before)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(_key_usage(cert_sign=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    return ca
+
+
+def _issue(
+    ca: _Issuer,
+    cert_path: Path,
+    key_path: Path,
+    subject: x509.Name,
+    usage: x509.ObjectIdentifier,
+    sans: list[x509.GeneralName] | None = None,
+) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = (
+        _cert_builder(subject, ca.name, key.public_key(), ca.not_before)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(cert_sign=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
+    )
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    cert_path.write_bytes(builder.sign(ca.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+    _write_private_key(key_path, key)
 
 
 def _etcd_args(etcd: Path, data_dir: Path, client_url: str, peer_url: str) -> list[str]:
@@ -503,6 +678,23 @@ def _apiserver_args(apiserver: Path, pki: Pki, workdir: Path, etcd_url: str, por
         "--endpoint-reconciler-type=none",
         "--allow-privileged=true",
         "--profiling=false",
+    ]
+
+
+def _aggregation_args(pki: Pki) -> list[str]:
+    """The flags that let kube-apiserver proxy to aggregated API servers (APIService objects)."""
+    return [
+        # Aggregated servers read these from the extension-apiserver-authentication ConfigMap, which
+        # kube-apiserver writes into kube-system, and trust X-Remote-* headers only from this CA and name.
+        f"--requestheader-client-ca-file={pki.front_proxy_ca_cert}",
+        f"--requestheader-allowed-names={FRONT_PROXY_CLIENT_NAME}",
+        "--requestheader-username-headers=X-Remote-User",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        f"--proxy-client-cert-file={pki.front_proxy_client_cert}",
+        f"--proxy-client-key-file={pki.front_proxy_client_key}",
+        # Dial the endpoint, not the Service's ClusterIP: there is no kube-proxy here.
+        "--enable-aggregator-routing=true",
     ]
 
 

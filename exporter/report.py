@@ -1,10 +1,14 @@
 """The report page: one static HTML file per cluster, from the archived runs and their summaries.
 
-A pure function of its inputs: `render_report(cluster, summaries, runs)` returns the page; reading the archive and
-writing the file are the caller's (`exporter.report_page`). The page stands alone: styles inline, charts as inline
-SVG (exporter.report_charts), no script, no font or image fetched, and a Content-Security-Policy that forbids the
-browser to fetch anything, so it reads the same on a bastion without internet as on a laptop. Everything from data
-(cluster, run ids, kinds, namespaces, images, errors) is escaped.
+A pure function of its inputs: `render_report(cluster, summaries, runs)` returns the page from whole summaries,
+`render_page(cluster, trends, latest, runs)` from each night's trend (exporter.archive.summaries.NightTrend, as the
+page's index keeps them) and the newest summary; the first is the second after `night_trend`, so both draw the same
+page. Reading the archive and writing the file are the caller's (`exporter.report_page`).
+
+The page stands alone: styles inline, charts as inline SVG (exporter.report_charts), no script, no font or image
+fetched, and a Content-Security-Policy that forbids the browser to fetch anything, so it reads the same on a bastion
+without internet as on a laptop. Everything from data (cluster, run ids, kinds, namespaces, images, errors) is
+escaped.
 """
 
 from __future__ import annotations
@@ -13,12 +17,11 @@ import posixpath
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from html import escape
-from typing import Any
 
 from exporter import summary_fields as fields
 from exporter.archive import keys
 from exporter.archive.archived_run import ArchivedRun
-from exporter.archive.summaries import RunSummary
+from exporter.archive.summaries import NightTrend, RunSummary, night_trend
 from exporter.dojo.statistics import SEVERITIES
 from exporter.report_charts import Series, Stack, diverging_bars, line_chart
 from exporter.report_style import STYLE
@@ -46,22 +49,37 @@ def render_report(
     Links to manifests are relative to where `publish_report` stores the page (`<cluster>/report.html`), or absolute
     under `archive_url` (`s3://bucket/prefix`, `file:///path`) for a page written elsewhere.
     """
-    generated = generated_at or datetime.now(UTC)
     summarized = [(run_id, summary) for run_id, summary in summaries if summary is not None]
+    trends = [night_trend(run_id, summary) for run_id, summary in summaries]
     latest = summarized[-1] if summarized else None
+    return render_page(cluster, trends, latest, runs, generated_at=generated_at, archive_url=archive_url)
+
+
+def render_page(
+    cluster: str,
+    trends: Sequence[NightTrend],
+    latest: RunSummary | None,
+    runs: Sequence[ArchivedRun],
+    *,
+    generated_at: datetime | None = None,
+    archive_url: str | None = None,
+) -> str:
+    """The page from every run's trend (oldest first) and the whole summary of the newest night that has one
+    (`latest`, None when no night has): only that night's details (stages, failed kinds, top images) are shown."""
+    generated = generated_at or datetime.now(UTC)
     body = [
         _header(cluster, generated, len(runs), latest),
-        _newest_notice(summaries, runs, latest),
+        _newest_notice(trends, runs, latest),
         _key_numbers(latest),
         '<div class="row">',
-        _severity_chart(summaries),
-        _change_chart(summaries),
+        _severity_chart(trends),
+        _change_chart(trends),
         "</div>",
         '<div class="row">',
-        _namespace_chart(summaries),
+        _namespace_chart(trends),
         f'<div class="stack">{_last_night(latest)}{_top_images(latest)}</div>',
         "</div>",
-        _runs_table(cluster, summaries, runs, archive_url),
+        _runs_table(cluster, trends, runs, archive_url),
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -81,9 +99,9 @@ def _header(cluster: str, generated: datetime, run_count: int, latest: RunSummar
     )
 
 
-def _newest_notice(summaries: Sequence[RunSummary], runs: Sequence[ArchivedRun], latest: RunSummary | None) -> str:
+def _newest_notice(trends: Sequence[NightTrend], runs: Sequence[ArchivedRun], latest: RunSummary | None) -> str:
     """Say so when the newest run is not the one the numbers come from (still uploading, or no summary)."""
-    run_ids = sorted({run.run_id for run in runs} | {run_id for run_id, _ in summaries})
+    run_ids = sorted({run.run_id for run in runs} | {trend.run_id for trend in trends})
     if not run_ids or (latest is not None and run_ids[-1] == latest[0]):
         return ""
     status = next((run.status for run in runs if run.run_id == run_ids[-1]), "listed")
@@ -131,21 +149,21 @@ def _change_text(new: Mapping[str, int] | None, closed: Mapping[str, int] | None
     )
 
 
-def _severity_chart(summaries: Sequence[RunSummary]) -> str:
-    times, shown = _chart_nights(summaries)
-    active = [fields.findings(summary, "active") for summary in shown]
+def _severity_chart(trends: Sequence[NightTrend]) -> str:
+    times, shown = _chart_nights(trends)
+    active = [trend.findings("active") for trend in shown]
     series = [Series(severity, SEVERITY_COLOURS[severity], _column(active, severity)) for severity in SEVERITIES]
     chart = line_chart(
         "chart-severity", "Open findings per severity", "Findings open in DefectDojo after each night, per severity.",
         times, series, "open findings",
     )  # fmt: skip
-    return _panel("Open findings per severity", _window_note(summaries), chart, _legend(series))
+    return _panel("Open findings per severity", _window_note(trends), chart, _legend(series))
 
 
-def _change_chart(summaries: Sequence[RunSummary]) -> str:
-    times, shown = _chart_nights(summaries)
-    new = [fields.findings(summary, "new") for summary in shown]
-    closed = [fields.findings(summary, "closed") for summary in shown]
+def _change_chart(trends: Sequence[NightTrend]) -> str:
+    times, shown = _chart_nights(trends)
+    new = [trend.findings("new") for trend in shown]
+    closed = [trend.findings("closed") for trend in shown]
     stacks = [
         Stack(severity, SEVERITY_COLOURS[severity], _column(new, severity), _column(closed, severity))
         for severity in SEVERITIES
@@ -159,15 +177,10 @@ def _change_chart(summaries: Sequence[RunSummary]) -> str:
     return _panel("New and closed per night", "opened above the line, closed below it, by severity", chart, legend)
 
 
-def _namespace_chart(summaries: Sequence[RunSummary], most: int = len(NAMESPACE_COLOURS)) -> str:
+def _namespace_chart(trends: Sequence[NightTrend], most: int = len(NAMESPACE_COLOURS)) -> str:
     """The namespaces with the most open findings on the latest night that has them, and the rest as `other`."""
-    times, shown = _chart_nights(summaries)
-    per_night = [
-        None if fields.findings(summary, "active") is None else {
-            scope: sum(counts.values()) for scope, counts in fields.active_by_namespace(summary).items()
-        }
-        for summary in shown
-    ]  # fmt: skip
+    times, shown = _chart_nights(trends)
+    per_night = [trend.namespaces for trend in shown]
     latest = next((night for night in reversed(per_night) if night), {})
     top = sorted(latest, key=lambda scope: (-latest[scope], scope))[:most]
     series = [
@@ -190,10 +203,10 @@ def _namespace_chart(summaries: Sequence[RunSummary], most: int = len(NAMESPACE_
     return _panel("Open findings per namespace", note, chart, _legend(series))
 
 
-def _chart_nights(summaries: Sequence[RunSummary]) -> tuple[list[datetime], list[Mapping[str, Any] | None]]:
-    """The nights the charts show (the newest CHART_NIGHTS): their start times and summaries."""
-    shown = summaries[-CHART_NIGHTS:]
-    return [layout.run_started_at(run_id) for run_id, _ in shown], [summary for _, summary in shown]
+def _chart_nights(trends: Sequence[NightTrend]) -> tuple[list[datetime], Sequence[NightTrend]]:
+    """The nights the charts show (the newest CHART_NIGHTS): their start times and trends."""
+    shown = trends[-CHART_NIGHTS:]
+    return [layout.run_started_at(trend.run_id) for trend in shown], shown
 
 
 def _column(nights: Sequence[Mapping[str, int] | None], key: str) -> tuple[int | None, ...]:
@@ -245,22 +258,22 @@ def _top_images(latest: RunSummary | None) -> str:
 
 
 def _runs_table(
-    cluster: str, summaries: Sequence[RunSummary], runs: Sequence[ArchivedRun], archive_url: str | None
+    cluster: str, trends: Sequence[NightTrend], runs: Sequence[ArchivedRun], archive_url: str | None
 ) -> str:
-    by_id = dict(summaries)
+    by_id = {trend.run_id: trend for trend in trends}
     listed = {run.run_id: run for run in runs}
     rows = []
     for run_id in sorted(set(listed) | set(by_id), reverse=True):
-        run, summary = listed.get(run_id), by_id.get(run_id)
+        run, trend = listed.get(run_id), by_id.get(run_id, NightTrend(run_id))
         status = run.status if run else "listed"
         title = escape(run.status_text) if run else ""
-        active, new, closed = (fields.findings(summary, which) for which in ("active", "new", "closed"))
+        active, new, closed = (trend.findings(which) for which in ("active", "new", "closed"))
         cells = [f'<td class="num">{NONE if active is None else f"{active[s]:,}"}</td>' for s in SEVERITIES]
         change = NONE if new is None or closed is None else f"+{sum(new.values()):,} / {MINUS}{sum(closed.values()):,}"
         link = _manifest_link(cluster, run_id, archive_url) if run is None or run.complete else NONE
         rows.append(
             f"<tr><td><code>{escape(run_id)}</code></td><td>{layout.run_started_at(run_id):%Y-%m-%d %H:%M}</td>"
-            f'<td title="{title}">{_badge(status)}</td><td>{_badge_or_none(fields.text(summary, "outcome"))}</td>'
+            f'<td title="{title}">{_badge(status)}</td><td>{_badge_or_none(trend.outcome)}</td>'
             f'<td class="num">{fields.size_text(run.size if run else None)}</td>{"".join(cells)}'
             f'<td class="num">{change}</td><td>{link}</td></tr>'
         )
@@ -316,7 +329,7 @@ def _badge_or_none(outcome: str | None) -> str:
     return NONE if outcome is None else _badge(outcome)
 
 
-def _window_note(summaries: Sequence[RunSummary]) -> str:
-    if len(summaries) > CHART_NIGHTS:
-        return f"the newest {CHART_NIGHTS} of {len(summaries)} runs; a gap is a night without finding counts"
+def _window_note(trends: Sequence[NightTrend]) -> str:
+    if len(trends) > CHART_NIGHTS:
+        return f"the newest {CHART_NIGHTS} of {len(trends)} runs; a gap is a night without finding counts"
     return "after each night; a gap is a night without finding counts"

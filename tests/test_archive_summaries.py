@@ -10,7 +10,7 @@ import pytest
 from exporter import summary
 from exporter.archive import keys
 from exporter.archive.filestore import FileStore
-from exporter.archive.summaries import read_summaries
+from exporter.archive.summaries import NightTrend, night_trend, read_summaries
 from tests.report_fixtures import NIGHT_1, NIGHT_2
 
 
@@ -59,3 +59,20 @@ def test_an_unreadable_summary_is_missing_not_an_error(
 def test_a_run_without_a_manifest_is_listed_too(store: FileStore) -> None:
     store.put_bytes(b"x", keys.run_file_key("prod-eu", NIGHT_1["run_id"], "reports/g/vulnerabilityreports.jsonl.gz"))
     assert read_summaries(store, "prod-eu") == [(NIGHT_1["run_id"], None)]
+
+
+def test_a_nights_trend_keeps_the_counts_the_page_draws() -> None:
+    trend = night_trend(NIGHT_2["run_id"], NIGHT_2)
+    assert (trend.summarized, trend.outcome) == (True, "complete")
+    assert (trend.active, trend.new, trend.closed) == ((5, 24, 40, 12, 3), (1, 3, 1, 0, 0), (0, 1, 2, 0, 0))
+    assert trend.namespaces == {"shop": 38, "payments": 25, "kube-system": 12, "monitoring": 4, "cluster": 5}
+    assert trend.findings("new") == {"critical": 1, "high": 3, "medium": 1, "low": 0, "info": 0}
+
+
+def test_a_night_without_defectdojo_or_a_summary_has_gaps_not_zeros() -> None:
+    without_dojo = {key: value for key, value in NIGHT_1.items() if key not in ("findings", "dojo")}
+    assert night_trend(NIGHT_1["run_id"], without_dojo) == NightTrend(NIGHT_1["run_id"], True, "complete")
+    assert night_trend(NIGHT_1["run_id"], None) == NightTrend(NIGHT_1["run_id"])
+    odd = {"outcome": True, "findings": {"active": {"critical": -1, "high": "2", "medium": 3}, "new": [1]}}
+    trend = night_trend(NIGHT_1["run_id"], odd)
+    assert (trend.outcome, trend.active, trend.new, trend.namespaces) == (None, (0, 0, 3, 0, 0), None, {})

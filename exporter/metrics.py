@@ -37,7 +37,9 @@ if TYPE_CHECKING:
 
 LAST_COMPLETE_NIGHT = "report_exporter_last_complete_night_timestamp_seconds"
 OUTCOMES = ("complete", "partial", "failed")
-DOJO_RESULTS = ("reimported", "unchanged", "emptied", "held", "valve_held", "missing", "failed")
+DOJO_RESULTS = (
+    "reimported", "unchanged", "emptied", "held", "valve_held", "missing", "renamed", "not_moved", "failed",
+)  # fmt: skip
 FINDING_STATES = ("new", "closed", "reactivated", "active")
 PUSH_TIMEOUT = 10.0  # seconds: a Pushgateway that drops packets must not hold the night's end for long
 

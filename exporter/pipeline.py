@@ -251,8 +251,8 @@ def _sync(settings: Settings, reporter: Reporter, run_dir: Path, *, store: Store
         client.close()
     reporter.info(_dojo_summary(result), event="dojo_finished", calls=result.calls, reimported=len(result.reimported),
                   unchanged=len(result.unchanged), emptied=len(result.emptied), held=len(result.held),
-                  valve_held=len(result.valve_held), missing=len(result.missing),
-                  failed=len(result.failed), findings_new=result.findings.new,
+                  valve_held=len(result.valve_held), missing=len(result.missing), renamed=len(result.renamed),
+                  not_moved=len(result.not_moved), failed=len(result.failed), findings_new=result.findings.new,
                   findings_closed=result.findings.closed, findings_active=result.findings.active)  # fmt: skip
     return (Outcome.PARTIAL if result.failed or result.held or result.valve_held else Outcome.COMPLETE), result
 
@@ -328,6 +328,7 @@ def _dojo_facts(result: SyncResult | None) -> DojoFacts | None:
         return None
     tests = {"reimported": len(result.reimported), "unchanged": len(result.unchanged), "emptied": len(result.emptied),
              "held": len(result.held), "valve_held": len(result.valve_held), "missing": len(result.missing),
+             "renamed": len(result.renamed), "not_moved": len(result.not_moved),
              "failed": len(result.failed)}  # fmt: skip
     findings = result.findings
     return DojoFacts(tests, result.calls, findings.new, findings.closed, findings.reactivated, findings.active,
@@ -345,6 +346,8 @@ def _archive_summary(store: Store, newest: UploadResult, summary: Mapping[str, A
 
 def _dojo_summary(result: SyncResult) -> str:
     missing = f", {len(result.missing)} found gone from DefectDojo" if result.missing else ""
+    missing += f", {len(result.renamed)} renamed to new templates" if result.renamed else ""
+    missing += f", {len(result.not_moved)} left in their old engagement" if result.not_moved else ""
     return (
         f"DefectDojo: {len(result.reimported)} tests reimported{missing}, {len(result.unchanged)} unchanged "
         f"(skipped), {len(result.emptied)} emptied scopes closed, {len(result.held)} families held back, "

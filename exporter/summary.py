@@ -32,7 +32,7 @@ class Stage:
 class DojoFacts:
     """What the DefectDojo step did, in counts (exporter.dojo.sync.SyncResult, reduced)."""
 
-    tests: Mapping[str, int]  # reimported, unchanged, emptied, held, valve_held, missing, failed
+    tests: Mapping[str, int]  # reimported, unchanged, emptied, held, valve_held, missing, renamed, not_moved, failed
     calls: int
     new: Counts = field(default_factory=dict)
     closed: Counts = field(default_factory=dict)

@@ -9,6 +9,11 @@ closed and reactivated, tests reimported, API calls, families held. Against a re
 
 Without --url it starts the project's DefectDojo stand-in (tests/dojo_standin) on loopback, so the two can be
 compared. Each invocation uses a fresh product (cluster name `lifecycle-<time>`), so reruns do not interfere.
+
+`--scenario templates` runs the nights of a name template change instead: the test template, then the engagement
+template, changed between nights; `tests` counts the product's tests holding findings, so a duplicated test shows.
+`--scenario split` runs the cluster's nights with `dojo.max_document_bytes` at 16 KiB, below many a workload's own
+document: every test is split, by workload and by finding, and every part must go through DefectDojo's parsers.
 """
 
 from __future__ import annotations
@@ -73,6 +78,19 @@ class Dojo:
         for test in ours:
             self.session.delete(f"{self.url}/api/v2/tests/{test}/", timeout=300).raise_for_status()
 
+    def rename_engagement(self, old: str, new: str) -> None:
+        """Rename the product's engagement `old` to `new`, as an operator following the exporter's advice would."""
+        products = self.session.get(f"{self.url}/api/v2/products/", params={"name": self.product}, timeout=120)
+        products.raise_for_status()
+        [product] = [p for p in products.json()["results"] if p["name"] == self.product]
+        found = self.session.get(f"{self.url}/api/v2/engagements/", params={"product": product["id"], "name": old},
+                                 timeout=120)  # fmt: skip
+        found.raise_for_status()
+        for engagement in found.json()["results"]:
+            patched = self.session.patch(f"{self.url}/api/v2/engagements/{engagement['id']}/", json={"name": new},
+                                         timeout=120)  # fmt: skip
+            patched.raise_for_status()
+
     def tests(self) -> set[int]:
         """The ids of the tests holding the product's findings."""
         tests: set[int] = set()
@@ -115,6 +133,9 @@ class Nights:
             "held": len(result.held) + len(getattr(result, "valve_held", [])),
             "failed": len(result.failed),
             "active": len(active_after),
+            "renamed": len(getattr(result, "renamed", [])),
+            "not moved": len(getattr(result, "not_moved", [])),
+            "tests": len(self.dojo.tests()),
         }
 
     def _sync(self, objects: Objects, **flags: Any) -> SyncResult:
@@ -163,6 +184,46 @@ def scenarios(sample: Objects, nights: Nights) -> list[tuple[str, Callable[[], O
     ]
 
 
+def template_scenarios(sample: Objects, nights: Nights) -> list[tuple[str, Callable[[], Objects], dict[str, Any]]]:
+    """(night, its objects, settings): the name templates changed between nights, the cluster as it was."""
+    frontend = next(i for i, obj in enumerate(sample) if obj["kind"] == "VulnerabilityReport"
+                    and obj["metadata"]["name"].startswith("replicaset-frontend-"))  # fmt: skip
+    fixed = [obj for i, obj in enumerate(sample) if i != frontend]
+    titles = {"dojo.test": "{scope}: {family}"}
+    moved = titles | {"dojo.engagement": "security-{scanner}"}
+    return [
+        ("first sync", lambda: sample, {}),
+        ("dojo.test changed to `{scope}: {family}`", lambda: sample, titles),
+        ("the night after", lambda: sample, titles),
+        ("a workload fixed, under the new titles", lambda: fixed, titles),
+        ("the workload back", lambda: sample, titles),
+        ("dojo.engagement changed to `security-{scanner}`", lambda: sample, moved),
+        ("the night after", lambda: sample, moved),
+        ("a workload fixed, the engagement not moved", lambda: fixed, moved),
+        ("the engagements renamed in DefectDojo", lambda: _then(lambda: _rename_engagements(nights), sample), moved),
+        ("the night after", lambda: sample, moved),
+    ]
+
+
+def split_scenarios(sample: Objects, nights: Nights) -> list[tuple[str, Callable[[], Objects], dict[str, Any]]]:
+    """(night, its objects, settings): the cluster's first nights, every test split into parts of 16 KiB at most."""
+    frontend = next(i for i, obj in enumerate(sample) if obj["kind"] == "VulnerabilityReport"
+                    and obj["metadata"]["name"].startswith("replicaset-frontend-"))  # fmt: skip
+    fixed = [obj for i, obj in enumerate(sample) if i != frontend]
+    small = {"dojo.max_document_bytes": 16 * 1024}
+    return [
+        ("first sync, parts of 16 KiB", lambda: sample, small),
+        ("unchanged, fresh run directory", lambda: sample, small),
+        ("a workload fixed (its report gone)", lambda: fixed, small),
+        ("the workload back", lambda: sample, small),
+    ]
+
+
+def _rename_engagements(nights: Nights) -> None:
+    for scanner in ("trivy-operator", "kubescape"):
+        nights.dojo.rename_engagement(scanner, f"security-{scanner}")
+
+
 def _then(step: Callable[[], None], objects: Objects) -> Objects:
     step()
     return objects
@@ -198,6 +259,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="DefectDojo base URL; default: start the stand-in")
     parser.add_argument("--token", default="lifecycle-token", help="API v2 token")
+    parser.add_argument(
+        "--scenario",
+        choices=("lifecycle", "templates", "split"),
+        default="lifecycle",
+        help="the nights to run: the cluster changing (default), the name templates changing, or tests split small",
+    )
     arguments = parser.parse_args()
     sample = [dict(obj) for _, obj in iter_report_objects(sample_cluster_dir(), FileScan())]
     standin = None
@@ -208,14 +275,19 @@ def main() -> int:
         url = standin.url
     else:
         url = arguments.url
-    columns = ("night", "reimported", "unchanged", "calls", "created", "closed", "reactivated", "held", "failed",
-               "active")  # fmt: skip
+    columns: tuple[str, ...] = ("night", "reimported", "unchanged", "calls", "created", "closed", "reactivated",
+                                "held", "failed", "active")  # fmt: skip
+    if arguments.scenario == "templates":
+        columns = (*columns, "renamed", "not moved", "tests")
+    if arguments.scenario == "split":
+        columns = (*columns, "tests")
+    plan = {"lifecycle": scenarios, "templates": template_scenarios, "split": split_scenarios}[arguments.scenario]
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))
     try:
         with tempfile.TemporaryDirectory(prefix="lifecycle-") as work:
             nights = Nights(url, arguments.token, Path(work))
-            for name, objects, flags in scenarios(sample, nights):
+            for name, objects, flags in plan(sample, nights):
                 started = time.monotonic()
                 row = nights.night(name, objects(), **flags)
                 row["night"] = f"{name} ({time.monotonic() - started:.1f} s)"

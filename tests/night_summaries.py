@@ -18,8 +18,8 @@ def _none(**counts: int) -> dict[str, int]:
 
 
 def _tests(**counts: int) -> dict[str, int]:
-    return {"reimported": 0, "unchanged": 0, "emptied": 0, "held": 0, "valve_held": 0, "missing": 0, "failed": 0,
-            **counts}  # fmt: skip
+    return {"reimported": 0, "unchanged": 0, "emptied": 0, "held": 0, "valve_held": 0, "missing": 0, "renamed": 0,
+            "not_moved": 0, "failed": 0, **counts}  # fmt: skip
 
 
 def complete_night(cluster: str = "prod-eu-1") -> dict[str, Any]:
@@ -85,7 +85,7 @@ def partial_night(cluster: str = "prod-eu-1") -> dict[str, Any]:
         "top_images": [],
         "archived_bytes": 2_950_300,
         "retention": {"deleted_runs": 0},
-        "dojo": {"tests": _tests(reimported=3, unchanged=19, held=4, valve_held=1), "calls": 22},
+        "dojo": {"tests": _tests(reimported=3, unchanged=19, held=4, valve_held=1, not_moved=2), "calls": 22},
         "findings": {
             "new": _none(),
             "closed": _none(high=1),

@@ -295,3 +295,15 @@ def test_a_rejected_api_key_is_one_clear_line(tmp_path: Path, dojo: DojoStandin)
     errors = {json.loads(line)["message"] for line in result.stderr.splitlines() if '"error"' in line}
     assert errors and all("rejected the API key" in message for message in errors)
     assert "wrong-key-123" not in result.stderr
+
+
+def test_dojo_plan_names_a_test_too_large_to_send_whatever_its_split(tmp_path: Path) -> None:
+    """A finding larger than dojo.max_document_bytes alone cannot be split below it: `dojo plan` says so beforehand,
+    as `dojo sync` fails it (tests/test_dojo_oversize.py)."""
+    config = tmp_path / "small.yaml"
+    config.write_text(yaml.safe_dump({"dojo": {"max_document_bytes": 1024}}))
+    CliRunner().invoke(app, ["get", "--sample", "--out", str(tmp_path / "runs"), "--log-format", "json"])
+    result = CliRunner().invoke(app, ["dojo", "plan", str(tmp_path / "runs"), "--config", str(config)])
+    assert result.exit_code == 0, result.stderr
+    too_large = [line for line in result.stdout.splitlines() if line.startswith("too large (archived, not sent): ")]
+    assert too_large and all("raise dojo.max_document_bytes" in line for line in too_large)

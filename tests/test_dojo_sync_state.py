@@ -2,7 +2,8 @@
 
 - The state keeps every test DefectDojo accepted, also on a night where another test failed or the sync stopped
   half-way: otherwise tomorrow re-sends what was accepted, and the mass-close valve judges against stale findings.
-- A test sent under another name (a template changed) is sent again: its fingerprint covers the names.
+- A test whose title template changed is renamed in DefectDojo, not sent again (tests/test_dojo_rename.py): its
+  fingerprint covers the names, and moves on with the rename; one whose document changed too is sent.
 - Without a recorded test id (a state lost or rebuilt), a test's findings go to the oldest test of its title, not
   to an empty test a failed import left behind.
 """
@@ -85,12 +86,17 @@ def test_the_state_keeps_what_dojo_accepted_before_the_sync_stopped(harness: Har
     assert list(load_state(harness.store, "prod").tests) == [PAYMENTS], "the first test sent, payments, was accepted"
 
 
-def test_a_test_whose_name_template_changed_is_sent_again(harness: Harness) -> None:
+def test_a_test_whose_name_template_changed_is_renamed_not_sent_again(harness: Harness) -> None:
     objects = [report("shop", "web-6d4cf56db6", CVE1)]
     harness.sync(objects)
     assert harness.sync(objects).unchanged == [SHOP]
     renamed = harness.sync(objects, test="{scope}: {family}")
-    assert (renamed.reimported, renamed.unchanged) == ([SHOP], [])
+    assert (renamed.renamed, renamed.reimported, renamed.unchanged) == ([SHOP], [], [SHOP])
+    assert [t["title"] for t in harness.dojo.tests()] == ["shop: vulnerability"]
+    changed = harness.sync([report("shop", "web-6d4cf56db6", CVE1, CVE2)], test="{scope}: {family} {cluster}")
+    assert (changed.renamed, changed.reimported, changed.unchanged) == ([SHOP], [SHOP], [])
+    assert [t["title"] for t in harness.dojo.tests()] == ["shop: vulnerability prod"]
+    assert len(harness.dojo.findings(active=True)) == 2
 
 
 def test_without_a_recorded_test_the_findings_go_to_the_oldest_test_of_their_title(harness: Harness) -> None:

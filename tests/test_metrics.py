@@ -92,6 +92,7 @@ def test_a_partial_night_reports_what_it_did_but_not_as_the_last_complete_one() 
                                                   "status": "complete"}.items())) not in found  # fmt: skip
     assert value(found, "report_exporter_dojo_tests", result="held") == 4
     assert value(found, "report_exporter_dojo_tests", result="valve_held") == 1
+    assert value(found, "report_exporter_dojo_tests", result="not_moved") == 2  # a template change DefectDojo refused
     assert value(found, "report_exporter_findings", severity="critical", state="new") == 0
     assert value(found, "report_exporter_retention_deleted_runs") == 0
     assert value(found, "report_exporter_night_timestamp_seconds") == PARTIAL_FINISHED

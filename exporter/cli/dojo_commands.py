@@ -69,6 +69,8 @@ def plan_command(
             emit(f"superseded (archived, not imported): {line}")
         for line in plan.unplaced:
             emit(f"not placed (archived, not imported): {line}")
+        for key, why in sorted(plan.too_large.items()):
+            emit(f"too large (archived, not sent): {key}: {why}")
         return ExitCode.OK
 
     execute(config, {"log_format": log_format}, action)

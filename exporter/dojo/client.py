@@ -169,7 +169,7 @@ class DojoClient:
             backoff_factor=settings.backoff_factor,
             backoff_max=60,
             status_forcelist=RETRY_STATUSES,
-            allowed_methods=frozenset({"GET", "POST"}),
+            allowed_methods=frozenset({"GET", "POST", "PATCH"}),  # PATCH only sets a test's title: safe to repeat
             respect_retry_after_header=True,
             raise_on_status=False,
         )
@@ -317,6 +317,26 @@ class DojoClient:
         except ValueError:
             raise DojoError(f"DefectDojo at {self.url} answered {what} with non-JSON") from None
         return body if isinstance(body, dict) else {"results": body}
+
+    def rename_test(self, test_id: int, title: str) -> None:
+        """Give a test the title the templates now plan (`PATCH tests/<id>/`, TestSerializer's `title`).
+
+        Why rename rather than import anew: a test cannot move (Test.engagement is not editable), but its title can
+        change in place, so its findings keep their ids, history and triage, and no second copy is ever opened.
+        """
+        self._call("PATCH", f"{self._base_url}/api/v2/tests/{test_id}/", f"rename test {test_id} to {title!r}",
+                   json={"title": title})  # fmt: skip
+
+    def holds_findings_of(self, test_id: int, service: str) -> bool:
+        """Whether a test holds a finding of this service: a test the exporter fed, whatever its title now.
+
+        The service is the test's identity (`<cluster>/<test key>`), set on every finding it sends, so a test with
+        one of them is the exporter's even when an analyst retitled it; one without is another's (a DefectDojo
+        rebuilt from scratch hands out the same ids again).
+        """
+        page = self._call("GET", f"{self._base_url}/api/v2/findings/", f"list the findings of test {test_id}",
+                          params={"test": test_id, "service": service, "limit": 1})  # fmt: skip
+        return bool(page.get("count") or page.get("results"))
 
 
 def _rejected_key(response: requests.Response) -> bool:

@@ -29,9 +29,11 @@ from exporter.config import DojoSettings
 from exporter.dojo import Workload, convert, documents, names
 from exporter.dojo.client import TestContext
 from exporter.dojo.coverage import Coverage, Family, coverage_of, family_of
+from exporter.dojo.identities import finding_identities
 from exporter.dojo.spool import Spool, SpoolKey
 from exporter.rundir import reader
 from exporter.rundir.manifest import KindStatus
+from exporter.units import binary_size
 
 KUBESCAPE_CONTEXT_LABEL = "kubescape.io/context"
 
@@ -76,20 +78,32 @@ class DojoPlan:
     held: dict[Family, str] = field(default_factory=dict)  # (scanner, family) -> why it is not reimported
     superseded: list[str] = field(default_factory=list)  # reports of a workload's older object, archived only
     unplaced: list[str] = field(default_factory=list)  # image manifests no workload runs, archived only
+    too_large: dict[str, str] = field(default_factory=dict)  # test key (without part) -> why it is not sent
+    parts_before: dict[str, int] = field(default_factory=dict)  # test key (without part) -> parts last sent
 
     def tests(self) -> Iterator[PlannedTest]:
-        """Each test with its document, converted when asked for: memory holds one scope's objects at a time."""
+        """Each test with its document, converted when asked for: memory holds one scope's objects at a time.
+
+        A test that cannot be split below the limit yields nothing and is noted in `too_large`, as it is met."""
         limit = self.settings.max_document_bytes
         for (scanner, family, scope, subject, scan_type), path in sorted(self.spools.items()):
             test = TestKey(scanner, family, scope, subject=subject)
-            for key, document, objects in _documents(test, scan_type, path, limit, self.settings):
+            fewest = self.parts_before.get(str(test), 2)
+            try:
+                parts = list(_documents(test, scan_type, path, limit, self.settings, fewest=fewest))
+            except DocumentTooLargeError as exc:
+                self.too_large[str(test)] = str(exc)
+                continue
+            for key, document, objects in parts:
                 yield PlannedTest(key, context_for(key, scan_type, self.cluster, self.settings), document, objects)
 
     def may_empty(self, key: str) -> bool:
         """Whether a test a previous run fed, and this one did not, may be re-sent empty: only when this run read
-        its whole scope, so that its findings are known to be fixed."""
-        scanner, family, scope = [*key.split("#", 1)[0].split("/"), "", ""][:3]
-        return self.coverage.knows((scanner, family), scope)
+        its whole scope, so that its findings are known to be fixed, and sent it; a test too large to send
+        tonight is left alone, every part of it."""
+        base = key.split("#", 1)[0]
+        scanner, family, scope = [*base.split("/"), "", ""][:3]
+        return base not in self.too_large and self.coverage.knows((scanner, family), scope)
 
 
 def fingerprint(document: bytes, context: TestContext) -> str:
@@ -160,38 +174,109 @@ def _image_workloads(run_dir: Path, manifest: Mapping[str, Any]) -> dict[str, tu
 
 
 def _documents(
-    test: TestKey, scan_type: str, path: Path, limit: int, settings: DojoSettings
+    test: TestKey, scan_type: str, path: Path, limit: int, settings: DojoSettings, *, fewest: int = 2
 ) -> Iterator[tuple[TestKey, bytes, int]]:
     """The test's document, or its parts when one document would pass DefectDojo's upload limit.
 
     Parts are stable: an object goes to the part its workload hashes to, and the number of parts is a power of two,
-    so a workload stays in its part (and its findings in that part's test) until the scope doubles in size.
+    so a workload stays in its part (and its findings in that part's test) until the scope doubles in size. A
+    workload whose own document passes the limit is split further, by finding: each of its findings goes to the
+    part its identity (the one DefectDojo's hash_code is made of) hashes to, so the same finding lands in the same
+    part night after night while the count of parts is unchanged. A part that would make no finding is not sent:
+    DefectDojo would hold an empty test. Raises DocumentTooLargeError when no split fits (one finding alone is
+    larger than the limit): then nothing of the test is sent, and nothing of it may be closed.
+
+    A split starts at `fewest` parts, the count it was last sent in: a test that shrinks keeps its parts (a part's
+    key and title carry the count, so another count would move every finding to a new test) until it fits whole.
     """
     objects = _read_spool(path)
     document = _convert(scan_type, objects, settings)
-    parts = 1
-    while len(document) > limit and parts < len(objects):
-        parts *= 2
-        groups = _partition(objects, parts)
-        documents = [_convert(scan_type, group, settings) for group in groups]
-        if all(len(part) <= limit for part in documents):
-            for index, (group, part) in enumerate(zip(groups, documents, strict=True), start=1):
-                yield replace(test, part=index, parts=parts), part, len(group)
+    if len(document) <= limit:
+        yield test, document, len(objects)
+        return
+    units = _units(test, scan_type, objects, limit, settings)
+    parts = max(2, fewest)
+    while parts <= _MAX_PARTS:
+        documents = _parts(scan_type, units, parts, settings)
+        if all(len(part) <= limit for _, part, _ in documents):
+            for index, part, count in documents:
+                yield replace(test, part=index, parts=parts), part, count
             return
-    yield test, document, len(objects)
+        parts *= 2
+    raise DocumentTooLargeError(f"{test}: no split into up to {parts // 2} parts keeps each below "
+                                f"dojo.max_document_bytes ({binary_size(limit)}){_RAISE_IT}")  # fmt: skip
+
+
+_MAX_PARTS = 2**20
+"""Parts are tried up to this many before a split is given up. Units are placed by hash, so two that do not fit in
+one part together part only when their hashes differ modulo the count: with findings much smaller than the limit
+(megabytes against kilobytes) a few doublings do; with findings near the limit the count grows until no two of them
+share a part, and only the parts that make a finding are sent."""
+
+_RAISE_IT = "; raise dojo.max_document_bytes, within DefectDojo's DD_SCAN_FILE_MAX_SIZE; not sent, nothing of it closed"
+
+
+class DocumentTooLargeError(ValueError):
+    """A test that cannot be split into documents below `dojo.max_document_bytes`: one line, cause and fix."""
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """What goes to one part whole: a workload's objects, or one finding of a workload too large for a part."""
+
+    key: bytes
+    objects: tuple[dict[str, Any], ...] = ()
+    fragment: bytes = b""
+
+
+def _units(
+    test: TestKey, scan_type: str, objects: list[dict[str, Any]], limit: int, settings: DojoSettings
+) -> list[_Unit]:
+    """Each workload as one unit, or, when its own document passes the limit, each of its findings as one."""
+    workloads: dict[str, list[dict[str, Any]]] = {}
+    for obj in objects:
+        workloads.setdefault(str(convert.workload_of(obj)), []).append(obj)
+    units = []
+    for workload, group in workloads.items():
+        document = _convert(scan_type, group, settings)
+        if len(document) <= limit:
+            units.append(_Unit(workload.encode(), tuple(group)))
+            continue
+        for fragment in documents.split_findings(scan_type, document):
+            identities = finding_identities(scan_type, fragment)
+            if not identities:
+                continue  # an entry its parser makes nothing of: no part needs it
+            if len(fragment) > limit:
+                raise DocumentTooLargeError(
+                    f"{test}: one finding of {convert.workload_of(group[0]).service} makes a document of "
+                    f"{binary_size(len(fragment))} alone, above dojo.max_document_bytes ({binary_size(limit)})"
+                    + _RAISE_IT
+                )
+            units.append(_Unit(f"{workload}\0{min(identities)}".encode(), fragment=fragment))
+    return units
+
+
+def _parts(scan_type: str, units: list[_Unit], parts: int, settings: DojoSettings) -> list[tuple[int, bytes, int]]:
+    """(part number, document, units in it) of every part that makes a finding, the units placed by their hash."""
+    groups: list[list[_Unit]] = [[] for _ in range(parts)]
+    for unit in units:
+        groups[zlib.crc32(unit.key) % parts].append(unit)
+    placed = []
+    for index, group in enumerate(groups, start=1):
+        objects = [obj for unit in group for obj in unit.objects]
+        pieces = [_convert(scan_type, objects, settings)] if objects else []
+        pieces += [unit.fragment for unit in group if unit.fragment]
+        if not pieces:
+            continue
+        document = pieces[0] if len(pieces) == 1 else documents.join_documents(scan_type, pieces)
+        if finding_identities(scan_type, document):
+            placed.append((index, document, len(group)))
+    return placed
 
 
 def _read_spool(path: Path) -> list[dict[str, Any]]:
     with open(path, "rb") as lines:
         return [orjson.loads(line) for line in lines if line.strip()]
-
-
-def _partition(objects: list[dict[str, Any]], parts: int) -> list[list[dict[str, Any]]]:
-    groups: list[list[dict[str, Any]]] = [[] for _ in range(parts)]
-    for obj in objects:
-        identity = str(convert.workload_of(obj)).encode()
-        groups[zlib.crc32(identity) % parts].append(obj)
-    return groups
 
 
 def _convert(scan_type: str, objects: list[dict[str, Any]], settings: DojoSettings) -> bytes:

@@ -9,8 +9,13 @@ Decisions, in order, for each test of the plan:
 - otherwise reimported into the test that already holds its findings: the recorded test when DefectDojo was seen
   to hold it, else the oldest test with its title, so that an empty test left behind by a failed import never
   captures the findings; or, the first time, by names with auto_create_context;
+- a recorded test whose names the templates changed (`presence.Places`) stays the one test of its findings: renamed in
+  place when it stays in its engagement, left where it is (with a warning every night) when the templates would
+  move it to another engagement or product, which DefectDojo cannot do to a test;
 - a test a previous run fed, whose scope has no reports now, is reimported with an empty document when this run
-  read its whole scope (its findings were fixed), and left alone otherwise.
+  read its whole scope (its findings were fixed), and left alone otherwise;
+- a test that cannot be split below `dojo.max_document_bytes` (one finding alone is larger) fails with one line
+  saying so, and none of its parts is sent or emptied.
 
 After `dojo.max_connection_failures` calls in a row failed, the client's breaker opens: the tests not sent yet are
 reported as failed without a call, so an outage costs minutes, not each test's retry budget.
@@ -33,7 +38,7 @@ from exporter.dojo import documents
 from exporter.dojo.client import DojoClient, DojoUnreachableError, TestContext
 from exporter.dojo.identities import finding_identities
 from exporter.dojo.plan import DojoPlan, build_plan, fingerprint
-from exporter.dojo.presence import Presence, check_recorded_tests
+from exporter.dojo.presence import Places, Presence, check_recorded_tests
 from exporter.dojo.state import SyncState, load_state, save_state
 from exporter.dojo.statistics import FindingCounts, active_after, total
 from exporter.dojo.valve import Closing, ValvePolicy, mass_closes
@@ -52,6 +57,8 @@ class SyncResult:
     held: list[str] = field(default_factory=list)  # families held back by the plan: "scanner/family: why"
     valve_held: list[str] = field(default_factory=list)  # tests held by the mass-close valve: why, key first
     missing: list[str] = field(default_factory=list)  # tests DefectDojo no longer held: sent again or forgotten
+    renamed: list[str] = field(default_factory=list)  # tests retitled in DefectDojo to the planned title
+    not_moved: list[str] = field(default_factory=list)  # tests the templates would move to another engagement
     failed: list[str] = field(default_factory=list)
     calls: int = 0
     findings: FindingCounts = field(default_factory=FindingCounts)  # per severity: new, closed, ..., active
@@ -85,11 +92,14 @@ def sync_run(
     try:
         with tempfile.TemporaryDirectory(prefix="dojo-plan-") as scratch:
             plan = build_plan(run_dir, manifest, settings, Path(scratch))
+            plan.parts_before = _parts_before(state)
             result.held = [f"{scanner}/{family}: {why}" for (scanner, family), why in sorted(plan.held.items())]
             for line in result.held:
                 reporter.warning(f"DefectDojo: {line}", event="dojo_held")
             presence = check_recorded_tests(client, state, _checked_keys(plan, state), reporter)
-            work = list(_Changes(plan, state, presence, result, reporter, Path(scratch)).work())
+            places = Places(client, state, presence, reporter)
+            work = list(_Changes(plan, state, presence, places, result, reporter, Path(scratch)).work())
+            result.renamed, result.not_moved = places.renamed, places.not_moved
             held = _valve(work, state, presence, settings, reporter)
             result.valve_held = [held[item.key] for item in work if item.key in held]
             _send([item for item in work if item.key not in held], settings, client, state, result, reporter)
@@ -110,6 +120,17 @@ def _active_by_scope(state: SyncState) -> dict[str, dict[str, int]]:
     return {scope: total(counts) for scope, counts in sorted(scopes.items())}
 
 
+def _parts_before(state: SyncState) -> dict[str, int]:
+    """Test key -> the count of parts it was last sent in (`<key>#<part>/<parts>`), for tests sent split."""
+    counts: dict[str, int] = {}
+    for key in state.tests:
+        base, _, part = key.partition("#")
+        parts = part.partition("/")[2]
+        if parts.isdigit():
+            counts[base] = max(counts.get(base, 0), int(parts))
+    return counts
+
+
 def _checked_keys(plan: DojoPlan, state: SyncState) -> list[str]:
     """The recorded tests this run may skip or send: those of every family the plan does not hold back."""
     return [key for key in state.tests if tuple(key.split("#", 1)[0].split("/")[:2]) not in plan.held]
@@ -123,12 +144,13 @@ class _Changes:
         plan: DojoPlan,
         state: SyncState,
         presence: Presence,
+        places: Places,
         result: SyncResult,
         reporter: Reporter,
         scratch: Path,
     ) -> None:
         self.plan, self.state, self.presence, self.result, self.reporter = plan, state, presence, result, reporter
-        self.scratch = scratch
+        self.places, self.scratch = places, scratch
         self.planned: set[str] = set()
         self.spooled = 0
 
@@ -136,9 +158,17 @@ class _Changes:
         for test in self.plan.tests():
             key = str(test.key)
             self.planned.add(key)
-            if self._skipped(key, test.fingerprint, test.context.scan_type, test.document):
+            context = self.places.context(key, test.context, test.document)
+            if context is None:
+                self.result.failed.append(self.places.failed[key])
                 continue
-            yield self._spooled(key, test.context, test.document, test.fingerprint)
+            test_fingerprint = fingerprint(test.document, context)
+            if self._skipped(key, test_fingerprint, context.scan_type, test.document):
+                continue
+            yield self._spooled(key, context, test.document, test_fingerprint)
+        for key, why in sorted(self.plan.too_large.items()):
+            self.reporter.error(f"DefectDojo: {why}", event="dojo_too_large", test=key)
+            self.result.failed.append(why)
         for key, context in self._emptied_scopes():
             document = documents.empty_document(context.scan_type)
             emptied_fingerprint = fingerprint(document, context)

@@ -7,6 +7,8 @@ Lists page as DRF's ``LimitOffsetPagination`` with ``PAGE_SIZE`` 25 (``REST_FRAM
 rest are exact. A boolean filter value django-filter cannot read is ignored, not refused, as the real one does.
 PATCH on a finding applies ``FindingSerializer.validate`` and ``finding/helper.py`` ``update_finding_status``
 (a false positive or out-of-scope finding is also mitigated, inactive and unverified; reactivating clears them).
+PATCH on a test changes its ``title`` (``TestSerializer``; ``Test.engagement`` is ``editable=False``, so a test
+never moves), on an engagement its ``name`` (``EngagementSerializer``); the lengths are the models' max_length.
 DELETE on a test removes it and its findings (``Finding.test`` is ``on_delete=CASCADE``; with the default
 ``ASYNC_OBJECT_DELETE`` off it happens before the 204). ``tests/?engagement=`` is a model choice filter, so an id
 that names no engagement is a 400, not an empty page.
@@ -29,6 +31,7 @@ from tests.dojo_standin.records import (
     Product,
     ProductType,
     Store,
+    Test,
     utcnow,
 )
 
@@ -46,8 +49,8 @@ MODEL_NAMES = {
 WRITABLE = {
     "product_types": ("POST",),
     "products": ("POST", "PATCH"),
-    "engagements": ("POST",),
-    "tests": ("DELETE",),
+    "engagements": ("POST", "PATCH"),
+    "tests": ("PATCH", "DELETE"),
     "findings": ("PATCH",),
 }
 _DETAIL_METHODS = ("PATCH", "DELETE")
@@ -82,13 +85,29 @@ def create_object(store: Store, collection: str, body: JsonObject) -> JsonObject
 
 
 def patch_object(store: Store, collection: str, object_id: int, body: JsonObject) -> JsonObject:
-    """PATCH on a finding (an analyst's triage) or a product (its risk acceptance switch)."""
+    """PATCH on a finding (an analyst's triage), a product (its risk acceptance switch), a test's title or an
+    engagement's name."""
     obj = _lookup(store, collection, object_id)
     if isinstance(obj, Finding):
         _patch_finding(store, obj, body)
     elif isinstance(obj, Product):
         _patch_product(store, obj, body)
+    elif isinstance(obj, Test):
+        obj.title = _patched_name(body, "title", obj.title, 255)
+    elif isinstance(obj, Engagement):
+        obj.name = _patched_name(body, "name", obj.name, 300)
     return _render(store, collection, obj)
+
+
+def _patched_name(body: JsonObject, name: str, current: str | None, max_length: int) -> str | None:
+    """A nullable, blank-allowed CharField of a model serializer: its new value, or DRF's 400 when too long.
+    Fields the stand-in does not model are ignored, as read-only fields (``engagement`` of a test) are."""
+    if name not in body:
+        return current
+    value = body[name]
+    if value is not None and len(str(value)) > max_length:
+        raise field_errors({name: [(f"Ensure this field has no more than {max_length} characters.", "max_length")]})
+    return None if value is None else str(value)
 
 
 def delete_object(store: Store, collection: str, object_id: int) -> None:

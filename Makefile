@@ -59,7 +59,7 @@ test: venv k8s-binaries helm-binary lint
 	$(BIN)/python -m pytest -q
 
 ## mutation: mutation testing (mutmut, [tool.mutmut] in pyproject.toml) of the DefectDojo planner and sync, retention,
-## pruning, the uploader and the getter; scheduled, not part of `make test` (an hour or more). It mutates a copy in
+## pruning, the uploader and the getter; scheduled, not part of `make test` (several hours on 2 cores). It mutates a copy in
 ## mutants/, never exporter/; MUTANTS='exporter.dojo.plan.*' limits it to one module; `$(BIN)/mutmut results`
 ## lists the survivors: kill each with a test or write down why it is harmless in docs/reliability.md.
 mutation: venv

@@ -2,7 +2,7 @@
 
 requests with urllib3's Retry (429 honouring Retry-After, 5xx, connection errors) through an HTTPAdapter, not a
 loop of our own. Reimport is safe to retry: sending the same document twice leaves the test as one import would.
-Each retry is logged as a warning (`ReportedRetry`, as the Kubernetes side does in exporter/kube/api.py), so a
+Each retry is logged as a warning (exporter/retries.py, shared with the Kubernetes side), so a
 DefectDojo hiccup is a line per attempt, not minutes of silence. The API key travels only in the Authorization
 header; no message, log line or exception carries it.
 
@@ -17,19 +17,15 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.connectionpool import ConnectionPool
-from urllib3.exceptions import HTTPError as Urllib3Error
-from urllib3.response import BaseHTTPResponse
-from urllib3.util.retry import Retry
 
 from exporter.config import DojoSettings
 from exporter.errors import ConfigError, DojoError
-from exporter.redact import redact_url, redact_urls
+from exporter.redact import redact_url
+from exporter.retries import ReportedRetry
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 UNAVAILABLE_STATUSES = (502, 503, 504)  # a proxy or load balancer without a DefectDojo behind it
@@ -74,71 +70,11 @@ class _Breaker:
                 self._failures = 0
 
 
-class ReportedRetry(Retry):
-    """urllib3's Retry, logging a warning for every retry it grants: the call, the cause, the attempt and the wait.
+class _DojoRetry(ReportedRetry):
+    """Each retry of a DefectDojo call, a warning line (event `dojo_retry`); the API key rides in a header, which
+    nothing here reads."""
 
-    As the Kubernetes side's (exporter/kube/api.py): the record carries `event` and `fields` for the CLI's reporter
-    (exporter/cli/common.py). The call is the method, the server and the path: no query (a page's offset, a name
-    filter), no userinfo password (redact_url); the API key rides in a header, which nothing here reads. The last
-    failure is not a retry: super().increment raises then, and the caller's error says it.
-    """
-
-    def increment(
-        self,
-        method: str | None = None,
-        url: str | None = None,
-        response: BaseHTTPResponse | None = None,
-        error: Exception | None = None,
-        _pool: ConnectionPool | None = None,
-        _stacktrace: TracebackType | None = None,
-    ) -> Self:
-        retry = super().increment(method, url, response, error, _pool, _stacktrace)  # raises when exhausted
-        attempt = len(retry.history)
-        attempts = attempt + 1 + (retry.total if isinstance(retry.total, int) else 0)
-        where = _call_url(url, _pool)
-        cause = _error_cause(error) if error is not None else _status_cause(response)
-        wait = _wait_seconds(retry, response)
-        _log.warning(
-            f"DefectDojo: {method or 'GET'} {where} failed ({cause}), attempt {attempt} of {attempts}; "
-            f"retrying in {wait:.1f} s",
-            extra={"event": "dojo_retry",
-                   "fields": {"method": method or "GET", "url": where, "cause": cause, "attempt": attempt,
-                              "attempts": attempts, "wait_seconds": round(wait, 1)}},
-        )  # fmt: skip
-        return retry
-
-
-def _call_url(url: str | None, pool: ConnectionPool | None) -> str:
-    """Server and path of the request: `url` is the path, or the whole URL when a proxy carries the request."""
-    path = (url or "").split("?")[0]
-    if "://" not in path and pool is not None:
-        path = f"{pool.scheme}://{pool.host}:{pool.port}{path}"
-    return redact_url(path)
-
-
-def _error_cause(error: Exception) -> str:
-    """The error's class and its words on one line (`NewConnectionError: ... Connection refused`), URLs redacted."""
-    words = " ".join(str(error).split())
-    return redact_urls(f"{type(error).__name__}: {words}" if words else type(error).__name__)[:300]
-
-
-def _status_cause(response: BaseHTTPResponse | None) -> str:
-    if response is None:
-        return "no answer"
-    retry_after = response.headers.get("Retry-After")
-    return f"HTTP {response.status}" + (f", Retry-After: {retry_after}" if retry_after else "")
-
-
-def _wait_seconds(retry: Retry, response: BaseHTTPResponse | None) -> float:
-    """What urllib3's Retry.sleep will wait: a positive Retry-After when honoured, else the backoff."""
-    if retry.respect_retry_after_header and response is not None:
-        try:
-            retry_after = retry.get_retry_after(response)
-        except Urllib3Error:  # an unreadable Retry-After: sleep() raises it next, the wait is never reached
-            retry_after = None
-        if retry_after:
-            return float(retry_after)
-    return float(retry.get_backoff_time())
+    server_name, event, logger = "DefectDojo", "dojo_retry", logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -164,7 +100,7 @@ class DojoClient:
         self._session.headers["Authorization"] = f"Token {api_key}"
         self._session.headers["Accept"] = "application/json"
         self._session.verify = str(settings.ca_bundle) if settings.ca_bundle else settings.verify_tls
-        retry = ReportedRetry(
+        retry = _DojoRetry(
             total=settings.retries,
             backoff_factor=settings.backoff_factor,
             backoff_max=60,

@@ -5,7 +5,7 @@ service account, TLS); its typed models are skipped: pages are fetched raw (`_pr
 with `json`, which keeps a page of large custom resources cheap and avoids the models' dict conversions.
 
 Retries of 429 (honouring Retry-After), 5xx and connection errors are urllib3's `Retry`, installed in the
-client's pool manager, not a loop of our own. Each retry is logged as a warning (`ReportedRetry`), which the CLI
+client's pool manager, not a loop of our own. Each retry is logged as a warning (exporter/retries.py), which the CLI
 shows as a log line: an unreachable API is a line per attempt, not half a minute of silence before the error.
 """
 
@@ -17,8 +17,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import orjson
 import urllib3
@@ -26,12 +25,11 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
-from urllib3.connectionpool import ConnectionPool
-from urllib3.response import BaseHTTPResponse
 
 from exporter.config import KubeSettings
 from exporter.errors import ConfigError, KubeError
 from exporter.redact import redact_url, redact_urls
+from exporter.retries import ReportedRetry
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 BACKOFF_MAX_SECONDS = 30.0
@@ -133,7 +131,7 @@ def connect(settings: KubeSettings) -> KubeApi:
             f"cannot load Kubernetes credentials: {_one_line(str(exc))}; set KUBECONFIG or kube.kubeconfig "
             "(and kube.context), or run in a pod with a service account"
         ) from None
-    configuration.retries = ReportedRetry(
+    configuration.retries = _KubeRetry(
         total=settings.retries,
         connect=settings.retries,
         read=settings.retries,
@@ -153,44 +151,13 @@ def connect(settings: KubeSettings) -> KubeApi:
 _log = logging.getLogger(__name__)
 
 
-class ReportedRetry(urllib3.Retry):
-    """urllib3's Retry, logging a warning for every retry it grants: the attempt, the URL and the cause.
+class _KubeRetry(ReportedRetry):
+    """Each retry of a Kubernetes API call, a warning line (event `kube_retry`)."""
 
-    The log record carries `event` and `fields` for the CLI's reporter (exporter/cli/common.py). The URL is the
-    server and path: the query is left out (a continue token is long and says nothing to a person).
-    """
+    server_name, event, logger = "Kubernetes API", "kube_retry", _log
 
-    def increment(
-        self,
-        method: str | None = None,
-        url: str | None = None,
-        response: BaseHTTPResponse | None = None,
-        error: Exception | None = None,
-        _pool: ConnectionPool | None = None,
-        _stacktrace: TracebackType | None = None,
-    ) -> Self:
-        retry = super().increment(method, url, response, error, _pool, _stacktrace)  # raises when exhausted
-        attempt = len(retry.history)
-        attempts = attempt + 1 + (retry.total if isinstance(retry.total, int) else 0)
-        where = redact_url(f"{_pool.scheme}://{_pool.host}:{_pool.port}" if _pool else "") + (url or "").split("?")[0]
-        cause = _root_cause(error) if error is not None else _status_cause(response)
-        wait = (retry.get_retry_after(response) if response is not None and retry.respect_retry_after_header
-                else None)  # fmt: skip
-        wait = retry.get_backoff_time() if wait is None else wait
-        _log.warning(
-            f"Kubernetes API: {method or 'GET'} {where} failed ({cause}), attempt {attempt} of {attempts}; "
-            f"retrying in {wait:.1f} s",
-            extra={"event": "kube_retry",
-                   "fields": {"attempt": attempt, "attempts": attempts, "url": where, "cause": cause}},
-        )  # fmt: skip
-        return retry
-
-
-def _status_cause(response: BaseHTTPResponse | None) -> str:
-    if response is None:
-        return "no answer"
-    retry_after = response.headers.get("Retry-After")
-    return f"HTTP {response.status}" + (f", Retry-After: {retry_after}" if retry_after else "")
+    def error_cause(self, error: Exception) -> str:
+        return _root_cause(error)
 
 
 def _check_kubeconfig(settings: KubeSettings) -> None:

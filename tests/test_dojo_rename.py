@@ -116,6 +116,22 @@ def test_a_test_retitled_in_dojo_is_taken_back_not_duplicated(harness: Harness) 
     assert len(harness.dojo.findings(active=True)) == 2 and harness.dojo.findings(active=False) == []
 
 
+def test_a_retitled_test_whose_owner_cannot_be_told_tonight_gets_nothing_sent(harness: Harness) -> None:
+    """The findings list that tells our retitled test from another failing (a 503 past the retries), the test is
+    neither taken back nor sent by its recorded title (which would open a second test beside the one holding its
+    findings): it fails tonight, and the next night takes it back."""
+    harness.sync([shop(CVE1, CVE2)])
+    [test] = harness.dojo.tests()
+    retitle(harness.dojo, test["id"], "renamed by hand")
+    harness.dojo.fail_next("/api/v2/findings/", 503, times=3)  # dojo.retries 2: three attempts, all refused
+    unsure = harness.sync([shop(CVE1)])
+    assert [line.split(":", 1)[0] for line in unsure.failed] == [SHOP] and harness.reimports() == 1
+    assert len(harness.dojo.tests()) == 1 and len(harness.dojo.findings(active=True)) == 2
+    again = harness.sync([shop(CVE1)])
+    assert again.failed == [] and again.renamed == [SHOP] and again.reimported == [SHOP]
+    assert [t["id"] for t in harness.dojo.tests()] == [test["id"]] and len(harness.dojo.findings(active=True)) == 1
+
+
 def test_a_recorded_id_that_now_names_another_test_is_missing_not_renamed(harness: Harness) -> None:
     """A DefectDojo rebuilt from scratch hands out the same ids again: a test of that id with another title and
     none of our service's findings is not ours: sent again by names, the other test left alone."""

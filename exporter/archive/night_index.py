@@ -19,7 +19,6 @@ stored, so a passing failure is not remembered.
 
 from __future__ import annotations
 
-import json
 import logging
 import posixpath
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,7 +31,7 @@ import msgspec
 
 from exporter.archive import keys
 from exporter.archive.archived_run import ArchivedRun
-from exporter.archive.runs import MANIFEST_UNREADABLE, ManifestOutcome, manifest_outcome
+from exporter.archive.runs import ManifestOutcome, read_outcome
 from exporter.archive.store import Store, StoredObject
 from exporter.archive.summaries import NightTrend, RunSummary, night_trend, parse_summary
 from exporter.errors import ArchiveError
@@ -256,28 +255,13 @@ def _load_rows(store: Store, cluster: str, *, index_present: bool) -> dict[str, 
 def _make_row(store: Store, cluster: str, run: ListedRun) -> tuple[NightRow, Mapping[str, Any] | None, bool]:
     """A run's row from its manifest and summary, the summary, and whether both reads answered (a row made of a
     failed read is shown, never stored)."""
-    outcome, outcome_read = _read_outcome(store, cluster, run.run_id) if run.manifest else (_UNFINISHED, True)
+    outcome, outcome_read = read_outcome(store, cluster, run.run_id) if run.manifest else (_UNFINISHED, True)
     summary, summary_read = _read_summary(store, cluster, run.run_id) if run.summary else (None, True)
     row = NightRow(
         night_trend(run.run_id, summary), run.manifest, run.summary,
         partial=outcome.partial, failed_kinds=outcome.failed_kinds, problem=outcome.problem,
     )  # fmt: skip
     return row, summary, outcome_read and summary_read
-
-
-def _read_outcome(store: Store, cluster: str, run_id: str) -> tuple[ManifestOutcome, bool]:
-    """As `runs.list_runs` reads it: a manifest that cannot be read or parsed makes its run partial, never complete."""
-    try:
-        data = store.get_bytes(keys.manifest_key(cluster, run_id))
-    except ArchiveError as error:
-        return ManifestOutcome(partial=True, problem=f"{MANIFEST_UNREADABLE}: {error}"), False
-    try:
-        manifest = json.loads(data)
-    except ValueError:
-        return ManifestOutcome(partial=True, problem=f"{MANIFEST_UNREADABLE}: not JSON"), True
-    if not isinstance(manifest, dict):
-        return ManifestOutcome(partial=True, problem=f"{MANIFEST_UNREADABLE}: not a JSON object"), True
-    return manifest_outcome(manifest), True
 
 
 def _read_summary(store: Store, cluster: str, run_id: str) -> tuple[Mapping[str, Any] | None, bool]:

@@ -42,7 +42,7 @@ def list_runs(store: Store, cluster: str) -> list[ArchivedRun]:
     listed = _list_by_keys(store, cluster)
     finished = [run.run_id for run in listed if run.complete]
     with ThreadPoolExecutor(max_workers=MANIFEST_READERS) as pool:
-        read = pool.map(lambda run_id: _read_outcome(store, cluster, run_id), finished)
+        read = pool.map(lambda run_id: read_outcome(store, cluster, run_id)[0], finished)
         outcomes = dict(zip(finished, read, strict=True))
     return [replace(run, **outcomes[run.run_id]._asdict()) if run.complete else run for run in listed]
 
@@ -55,7 +55,7 @@ def read_run(store: Store, cluster: str, run_id: str) -> ArchivedRun:
     (listed,) = _runs_of(stored, cluster)
     if not listed.complete:
         return listed
-    return replace(listed, **_read_outcome(store, cluster, run_id)._asdict())
+    return replace(listed, **read_outcome(store, cluster, run_id)[0]._asdict())
 
 
 def manifest_outcome(manifest: Mapping[str, Any]) -> ManifestOutcome:
@@ -185,19 +185,20 @@ def _run_id_of(key: str, cluster: str) -> str | None:
     return parsed.run_id if parsed is not None and parsed.cluster == cluster else None
 
 
-def _read_outcome(store: Store, cluster: str, run_id: str) -> ManifestOutcome:
-    """The manifest's outcome; one that cannot be read or parsed is partial, with the reason in words."""
+def read_outcome(store: Store, cluster: str, run_id: str) -> tuple[ManifestOutcome, bool]:
+    """The manifest's outcome, and whether the store answered: a manifest that cannot be read or parsed makes its
+    run partial, never complete, with the reason in words (the report page's index stores no row of a failed read)."""
     try:
         data = store.get_bytes(keys.manifest_key(cluster, run_id))
     except ArchiveError as error:  # gone since the listing, or refused: either way not a run to count as complete
-        return ManifestOutcome(partial=True, problem=f"{MANIFEST_UNREADABLE}: {error}")
+        return ManifestOutcome(partial=True, problem=f"{MANIFEST_UNREADABLE}: {error}"), False
     try:
         manifest = json.loads(data)
     except ValueError:
-        return ManifestOutcome(partial=True, problem=f"{MANIFEST_UNREADABLE}: not JSON")
+        return ManifestOutcome(partial=True, problem=f"{MANIFEST_UNREADABLE}: not JSON"), True
     if not isinstance(manifest, dict):
-        return ManifestOutcome(partial=True, problem=f"{MANIFEST_UNREADABLE}: not a JSON object")
-    return manifest_outcome(manifest)
+        return ManifestOutcome(partial=True, problem=f"{MANIFEST_UNREADABLE}: not a JSON object"), True
+    return manifest_outcome(manifest), True
 
 
 def _kind_name(entry: Mapping[str, Any]) -> str:

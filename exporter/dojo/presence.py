@@ -41,7 +41,6 @@ class Presence:
     missing: set[str] = field(default_factory=set)
     titles: dict[str, str] = field(default_factory=dict)
     unsure: set[str] = field(default_factory=set)  # found under another title, whose it is unknown tonight
-    calls: int = 0
 
 
 def check_recorded_tests(client: DojoClient, state: SyncState, keys: Iterable[str], reporter: Reporter) -> Presence:
@@ -50,7 +49,6 @@ def check_recorded_tests(client: DojoClient, state: SyncState, keys: Iterable[st
     Engagement ids found by name are written back to the state, so the next night needs only the list calls.
     """
     presence = Presence()
-    before = client.calls
     for engagement, group in _by_engagement(client, state, keys, presence, reporter).items():
         if client.unreachable:
             break
@@ -72,7 +70,6 @@ def check_recorded_tests(client: DojoClient, state: SyncState, keys: Iterable[st
                 presence.missing.add(key)  # another test under a reused id
             else:
                 presence.unsure.add(key)  # its findings could not be listed: Places sends nothing for it tonight
-    presence.calls = client.calls - before
     return presence
 
 

@@ -1,60 +1,16 @@
-"""Shared fixtures: small report objects and a settings factory."""
+"""Shared fixtures: a settings factory, and a DefectDojo stand-in with the get + sync harness around it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from exporter.config import Settings, load_settings
-
-TRIVY = "aquasecurity.github.io/v1alpha1"
-KUBESCAPE = "spdx.softwarecomposition.kubescape.io/v1beta1"
-
-
-def vulnerability_report(namespace: str, name: str, *, severity: str = "HIGH", **labels: str) -> dict[str, Any]:
-    """A small but well-formed VulnerabilityReport, as trivy-operator writes it."""
-    return {
-        "apiVersion": TRIVY,
-        "kind": "VulnerabilityReport",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": {
-                "trivy-operator.resource.kind": "ReplicaSet",
-                "trivy-operator.resource.name": name.removeprefix("replicaset-"),
-                "trivy-operator.resource.namespace": namespace,
-                "trivy-operator.container.name": "app",
-                **labels,
-            },
-            "managedFields": [{"manager": "trivy-operator", "operation": "Update"}],
-        },
-        "report": {
-            "artifact": {"repository": "library/nginx", "tag": "1.25"},
-            "vulnerabilities": [
-                {"vulnerabilityID": "CVE-2024-6119", "resource": "libssl3", "installedVersion": "3.0.13",
-                 "fixedVersion": "3.0.15", "severity": severity, "title": "openssl: type confusion"},
-            ],
-        },
-    }  # fmt: skip
-
-
-def vulnerability_manifest(name: str, *, payload: bool = True) -> dict[str, Any]:
-    """A Kubescape VulnerabilityManifest; without payload it looks like a storage list item."""
-    obj: dict[str, Any] = {
-        "apiVersion": KUBESCAPE,
-        "kind": "VulnerabilityManifest",
-        "metadata": {
-            "name": name,
-            "namespace": "kubescape",
-            "labels": {"kubescape.io/workload-namespace": "shop", "kubescape.io/workload-name": "web"},
-        },
-        "spec": {"metadata": {"withRelevancy": False}, "payload": {"matches": [{"vulnerability": {"id": "CVE-1"}}]}},
-    }
-    if not payload:
-        obj["spec"] = {}
-    return obj
+from tests.dojo_harness import TOKEN, Harness
+from tests.dojo_standin import DojoStandin
 
 
 @pytest.fixture
@@ -65,3 +21,16 @@ def settings_with() -> Callable[..., Settings]:
         return load_settings(environ={}, flags={key.replace("__", "."): value for key, value in flags.items()})
 
     return make
+
+
+@pytest.fixture
+def dojo() -> Iterator[DojoStandin]:
+    """A DefectDojo stand-in taking the harness's token; a test module needing another one defines its own."""
+    with DojoStandin(token=TOKEN) as standin:
+        yield standin
+
+
+@pytest.fixture
+def harness(tmp_path: Path, dojo: DojoStandin) -> Harness:
+    """Get + sync night after night into `dojo`, with the state kept in a directory archive."""
+    return Harness(tmp_path, dojo)

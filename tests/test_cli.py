@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from exporter.cli import app
 from exporter.rundir import reader
-from tests.conftest import vulnerability_report
 from tests.kube_standin import KubeStandin
+from tests.report_objects import vulnerability_report
 
 runner = CliRunner()
 

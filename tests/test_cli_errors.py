@@ -17,8 +17,8 @@ import yaml
 from typer.testing import CliRunner
 
 from exporter.cli import app
-from tests.conftest import vulnerability_report
 from tests.kube_standin import KubeStandin
+from tests.report_objects import vulnerability_report
 
 runner = CliRunner()
 

@@ -10,8 +10,8 @@ import requests
 
 from exporter.config import load_settings
 from exporter.dojo import client as dojo_client
+from tests.dojo_harness import TOKEN
 from tests.dojo_standin import DojoStandin
-from tests.test_dojo_sync import TOKEN
 
 CONTEXT = dojo_client.TestContext(
     product_type="Kubernetes",
@@ -21,12 +21,6 @@ CONTEXT = dojo_client.TestContext(
     scan_type="Trivy Operator Scan",
     service="prod/trivy-operator/vulnerability/shop",
 )
-
-
-@pytest.fixture
-def dojo() -> Iterator[DojoStandin]:
-    with DojoStandin(token=TOKEN) as standin:
-        yield standin
 
 
 @pytest.fixture

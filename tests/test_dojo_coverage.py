@@ -26,8 +26,8 @@ from exporter.filesource import FileScan, iter_report_objects
 from exporter.getter import get_from_files
 from exporter.progress import JsonReporter
 from exporter.samples import sample_cluster_dir
-from tests.conftest import vulnerability_report
 from tests.dojo_standin import DojoStandin
+from tests.report_objects import vulnerability_report
 
 TOKEN = "coverage-token"
 

@@ -9,7 +9,6 @@ larger than the limit alone is a one-line error for its test, and nothing of tha
 from __future__ import annotations
 
 import io
-import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,8 +23,8 @@ from exporter.progress import JsonReporter
 from exporter.rundir import reader
 from exporter.samples import sample_cluster_dir
 from tests import dojo_parsers
+from tests.dojo_harness import TOKEN, Harness, cve, events, report
 from tests.dojo_standin import DojoStandin
-from tests.test_dojo_sync import TOKEN, Harness, cve, report
 
 SHOP = "trivy-operator/vulnerability/shop"
 LIMIT = 4096
@@ -41,17 +40,8 @@ def dojo() -> Iterator[DojoStandin]:
         yield standin
 
 
-@pytest.fixture
-def harness(tmp_path: Path, dojo: DojoStandin) -> Harness:
-    return Harness(tmp_path, dojo)
-
-
 def web(*vulnerabilities: dict[str, Any]) -> dict[str, Any]:
     return report("shop", "web-6d4cf56db6", *vulnerabilities)
-
-
-def events(harness: Harness, name: str) -> list[dict[str, Any]]:
-    return [line for line in map(json.loads, harness.log.getvalue().splitlines()) if line["event"] == name]
 
 
 def test_the_standin_refuses_a_workload_over_the_limit_as_a_proxy_does(harness: Harness) -> None:

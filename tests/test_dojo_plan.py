@@ -23,7 +23,7 @@ from exporter.dojo.plan import DojoPlan, build_plan, fingerprint
 from exporter.getter import get_from_files
 from exporter.progress import JsonReporter
 from exporter.rundir import reader
-from tests.conftest import vulnerability_report
+from tests.report_objects import vulnerability_report
 
 CONTEXT = client.TestContext(  # imported by its module: pytest would collect a Test* class
     product_type="Kubernetes",

@@ -9,30 +9,16 @@ refuses proves nothing: a warning, and the test is treated as before; the other 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from exporter.archive import keys
+from tests.dojo_harness import TOKEN, Harness, cve, events, report
 from tests.dojo_standin import DojoStandin
 from tests.test_dojo_safety import delete_test
-from tests.test_dojo_sync import TOKEN, Harness, cve, report
 
 SHOP = "trivy-operator/vulnerability/shop"
 OBJECTS = [report("shop", "web-6d4cf56db6", cve("CVE-2024-6119", "libssl3"))]
-
-
-@pytest.fixture
-def dojo() -> Iterator[DojoStandin]:
-    with DojoStandin(token=TOKEN) as standin:
-        yield standin
-
-
-@pytest.fixture
-def harness(tmp_path: Path, dojo: DojoStandin) -> Harness:
-    return Harness(tmp_path, dojo)
 
 
 def forget_engagement_ids(harness: Harness) -> None:
@@ -41,10 +27,6 @@ def forget_engagement_ids(harness: Harness) -> None:
     for entry in document["tests"].values():
         entry.pop("engagement_id")
     harness.store.put_bytes(json.dumps(document).encode(), keys.dojo_state_key("prod"))
-
-
-def log_events(harness: Harness, name: str) -> list[dict[str, Any]]:
-    return [event for event in map(json.loads, harness.log.getvalue().splitlines()) if event["event"] == name]
 
 
 def test_a_recorded_test_whose_product_is_gone_is_sent_again_though_its_engagement_id_was_not_recorded(
@@ -67,7 +49,7 @@ def test_an_engagement_lookup_dojo_refuses_is_a_warning_and_the_test_is_treated_
     harness.dojo.fail_next("/api/v2/products/", 403)
     result = harness.sync(OBJECTS)
     assert (result.unchanged, result.missing, result.failed) == ([SHOP], [], [])
-    [unknown] = log_events(harness, "dojo_presence_unknown")
+    [unknown] = events(harness, "dojo_presence_unknown")
     assert unknown["level"] == "warning"
     assert unknown["message"].startswith(
         f"DefectDojo: cannot find engagement 'trivy-operator' of product 'prod': DefectDojo at {harness.dojo.url} "

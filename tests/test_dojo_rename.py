@@ -10,39 +10,16 @@ each night, since DefectDojo cannot move a test.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 
 from exporter.archive import keys
+from tests.dojo_harness import CVE1, CVE2, TOKEN, Harness, events, report, shop
 from tests.dojo_standin import DojoStandin
-from tests.test_dojo_sync import TOKEN, Harness, cve, report
 
 SHOP = "trivy-operator/vulnerability/shop"
-CVE1, CVE2 = cve("CVE-2024-6119", "libssl3"), cve("CVE-2024-45490", "libexpat1", "CRITICAL")
 RENAMED = "{scope}: {family}"
-
-
-@pytest.fixture
-def dojo() -> Iterator[DojoStandin]:
-    with DojoStandin(token=TOKEN) as standin:
-        yield standin
-
-
-@pytest.fixture
-def harness(tmp_path: Path, dojo: DojoStandin) -> Harness:
-    return Harness(tmp_path, dojo)
-
-
-def shop(*vulnerabilities: dict[str, Any]) -> dict[str, Any]:
-    return report("shop", "web-6d4cf56db6", *vulnerabilities)
-
-
-def events(harness: Harness, name: str) -> list[dict[str, Any]]:
-    return [line for line in map(json.loads, harness.log.getvalue().splitlines()) if line["event"] == name]
 
 
 def test_a_renamed_test_template_keeps_one_open_copy_of_each_finding_night_after_night(harness: Harness) -> None:

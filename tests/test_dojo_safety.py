@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,32 +27,13 @@ from exporter.errors import DojoError
 from exporter.getter import get_from_files
 from exporter.progress import JsonReporter
 from exporter.samples import sample_cluster_dir
+from tests.dojo_harness import TOKEN, Harness, cve, events, report, shop
 from tests.dojo_standin import DojoStandin
-from tests.test_dojo_sync import TOKEN, Harness, cve, report
 
 SHOP = "trivy-operator/vulnerability/shop"
 PAYMENTS = "trivy-operator/vulnerability/payments"
 CVES = [cve(f"CVE-2024-{n:04d}", f"pkg{n}") for n in range(10)]
 HELD_SUFFIX = ": held; pass --allow-mass-close if that is right"
-
-
-@pytest.fixture
-def dojo() -> Iterator[DojoStandin]:
-    with DojoStandin(token=TOKEN) as standin:
-        yield standin
-
-
-@pytest.fixture
-def harness(tmp_path: Path, dojo: DojoStandin) -> Harness:
-    return Harness(tmp_path, dojo)
-
-
-def shop(*vulnerabilities: dict[str, Any]) -> dict[str, Any]:
-    return report("shop", "web-6d4cf56db6", *vulnerabilities)
-
-
-def events(harness: Harness, name: str) -> list[dict[str, Any]]:
-    return [line for line in map(json.loads, harness.log.getvalue().splitlines()) if line["event"] == name]
 
 
 def state_of(harness: Harness) -> dict[str, Any]:

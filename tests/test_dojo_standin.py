@@ -434,7 +434,7 @@ def test_requests_are_recorded_without_the_file(dojo: DojoStandin) -> None:
 
 def test_with_the_real_parsers() -> None:
     from tests import dojo_parsers
-    from tests.conftest import vulnerability_report
+    from tests.report_objects import vulnerability_report
 
     report = json.dumps([vulnerability_report("default", "replicaset-web-1")]).encode()
     trivy = {"scan_type": "Trivy Operator Scan"}

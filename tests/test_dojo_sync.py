@@ -7,90 +7,17 @@ failed kind (untouched), triage kept, and nothing sent when nothing changed.
 
 from __future__ import annotations
 
-import io
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from typer.testing import CliRunner
 
-from exporter.archive.filestore import FileStore
 from exporter.cli import app
-from exporter.config import Settings, load_settings
-from exporter.dojo.client import DojoClient
-from exporter.dojo.sync import SyncResult, sync_run
-from exporter.getter import get_from_files
-from exporter.progress import JsonReporter
-from tests.conftest import vulnerability_report
+from tests.dojo_harness import CVE1, CVE2, TOKEN, Harness, cve, report
 from tests.dojo_standin import DojoStandin
-
-TOKEN = "test-token"
-
-
-@pytest.fixture
-def dojo() -> Iterator[DojoStandin]:
-    with DojoStandin(token=TOKEN) as standin:
-        yield standin
-
-
-def cve(identifier: str, package: str, severity: str = "HIGH") -> dict[str, Any]:
-    return {"vulnerabilityID": identifier, "resource": package, "installedVersion": "1.0", "fixedVersion": "1.1",
-            "severity": severity, "title": f"{package}: {identifier}", "primaryLink": f"https://avd.aquasec.com/nvd/{identifier.lower()}",
-            "links": [], "score": 7.5}  # fmt: skip
-
-
-def report(namespace: str, replicaset: str, *vulnerabilities: dict[str, Any]) -> dict[str, Any]:
-    """A VulnerabilityReport of a Deployment's ReplicaSet, as trivy-operator writes it."""
-    obj = vulnerability_report(namespace, f"replicaset-{replicaset}-app")
-    labels = obj["metadata"]["labels"]
-    labels["trivy-operator.resource.name"] = replicaset
-    obj["report"]["vulnerabilities"] = list(vulnerabilities)
-    return obj
-
-
-class Harness:
-    """Runs get + sync for a list of objects, with the state kept in a directory archive as in production."""
-
-    def __init__(self, tmp_path: Path, dojo: DojoStandin) -> None:
-        self.tmp_path, self.dojo, self.runs = tmp_path, dojo, 0
-        self.store = FileStore((tmp_path / "archive").as_uri())
-        self.log = io.StringIO()
-
-    def settings(self, **dojo_overrides: Any) -> Settings:
-        flags = {"cluster": "prod", "dojo.url": self.dojo.url, "dojo.api_key": TOKEN, "dojo.retries": 2,
-                 "dojo.backoff_factor": 0} | {f"dojo.{k}": v for k, v in dojo_overrides.items()}  # fmt: skip
-        return load_settings(environ={}, flags=flags)
-
-    def run_dir(self, objects: list[dict[str, Any]]) -> Path:
-        self.runs += 1
-        source = self.tmp_path / f"source-{self.runs}"
-        source.mkdir()
-        (source / "reports.yaml").write_text(yaml.safe_dump_all(objects))
-        return get_from_files(self.settings(), source, self.tmp_path / "runs", JsonReporter(self.log)).run_dir
-
-    def sync(self, objects: list[dict[str, Any]] | Path, **dojo_overrides: Any) -> SyncResult:
-        run_dir = objects if isinstance(objects, Path) else self.run_dir(objects)
-        settings = self.settings(**dojo_overrides)
-        client = DojoClient(settings.dojo, api_key=TOKEN)
-        try:
-            return sync_run(run_dir, settings.dojo, client, JsonReporter(self.log), store=self.store)
-        finally:
-            client.close()
-
-    def reimports(self) -> int:
-        return sum(1 for r in self.dojo.requests if r.path.endswith("/reimport-scan/"))
-
-
-@pytest.fixture
-def harness(tmp_path: Path, dojo: DojoStandin) -> Harness:
-    return Harness(tmp_path, dojo)
-
-
-CVE1, CVE2 = cve("CVE-2024-6119", "libssl3"), cve("CVE-2024-45490", "libexpat1", "CRITICAL")
 
 
 def test_first_run_imports_every_finding_into_its_namespace_test(harness: Harness) -> None:

@@ -11,8 +11,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,24 +20,11 @@ from exporter.dojo.client import DojoClient
 from exporter.dojo.state import load_state
 from exporter.dojo.sync import sync_run
 from exporter.progress import JsonReporter
-from tests.dojo_standin import DojoStandin
+from tests.dojo_harness import CVE1, CVE2, TOKEN, Harness, report
 from tests.test_dojo_client import import_test
-from tests.test_dojo_sync import TOKEN, Harness, cve, report
 
 SHOP = "trivy-operator/vulnerability/shop"
 PAYMENTS = "trivy-operator/vulnerability/payments"
-CVE1, CVE2 = cve("CVE-2024-6119", "libssl3"), cve("CVE-2024-45490", "libexpat1", "CRITICAL")
-
-
-@pytest.fixture
-def dojo() -> Iterator[DojoStandin]:
-    with DojoStandin(token=TOKEN) as standin:
-        yield standin
-
-
-@pytest.fixture
-def harness(tmp_path: Path, dojo: DojoStandin) -> Harness:
-    return Harness(tmp_path, dojo)
 
 
 def two_namespaces() -> list[dict[str, Any]]:

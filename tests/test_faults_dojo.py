@@ -22,9 +22,9 @@ import yaml
 from exporter.archive import runs as archived
 from exporter.archive.filestore import FileStore
 from tests.cli_outcomes import CliOutcome, assert_clean, invoke, isolate_environment
+from tests.dojo_harness import cve, report
 from tests.dojo_standin import DojoStandin, nginx_page
 from tests.fault_proxy import FaultProxy
-from tests.test_dojo_sync import cve, report
 
 TOKEN = "dojo-token-never-printed-7f3a"
 REIMPORT = r"^/api/v2/reimport-scan/$"

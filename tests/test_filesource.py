@@ -4,7 +4,7 @@ from pathlib import Path
 import yaml
 
 from exporter.filesource import FileScan, input_files, iter_report_objects
-from tests.conftest import vulnerability_manifest, vulnerability_report
+from tests.report_objects import vulnerability_manifest, vulnerability_report
 
 
 def test_reads_yaml_documents_json_objects_and_kubectl_lists(tmp_path: Path) -> None:

@@ -19,8 +19,8 @@ from exporter.kube.api import KubeApi, connect
 from exporter.pipeline import run_outcome
 from exporter.progress import JsonReporter
 from exporter.rundir import reader
-from tests.conftest import vulnerability_manifest, vulnerability_report
 from tests.kube_standin import KubeStandin, ServedResource, StandinFactory
+from tests.report_objects import vulnerability_manifest, vulnerability_report
 
 
 def served(scanners: tuple[Scanner, ...] = (Scanner.TRIVY, Scanner.KUBESCAPE)) -> list[ServedResource]:

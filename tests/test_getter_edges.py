@@ -22,8 +22,8 @@ from exporter.kube.api import ApiStatusError, KubeApi, connect
 from exporter.progress import JsonReporter
 from exporter.rundir import reader
 from exporter.rundir.manifest import KindStatus
-from tests.conftest import vulnerability_manifest, vulnerability_report
 from tests.kube_standin import KubeStandin, ServedResource, StandinFactory
+from tests.report_objects import vulnerability_manifest, vulnerability_report
 from tests.test_getter_cluster import served
 from tests.test_secretmask import exposed_secret_report
 

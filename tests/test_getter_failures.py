@@ -15,8 +15,8 @@ import pytest
 from exporter.config import Settings
 from exporter.getter import GetResult, get_from_cluster
 from exporter.progress import JsonReporter
-from tests.conftest import vulnerability_report
 from tests.kube_standin import KubeStandin, StandinFactory
+from tests.report_objects import vulnerability_report
 from tests.test_getter_cluster import entry, served
 
 REPORTS = "vulnerabilityreports"

@@ -11,7 +11,7 @@ from exporter.getter import get_from_files
 from exporter.pipeline import run_outcome
 from exporter.progress import JsonReporter
 from exporter.rundir import reader
-from tests.conftest import vulnerability_manifest, vulnerability_report
+from tests.report_objects import vulnerability_manifest, vulnerability_report
 
 
 def write_reports(directory: Path, objects: list[dict]) -> Path:

@@ -20,8 +20,8 @@ from exporter.config import Settings
 from exporter.getter import GetResult, get_from_cluster, get_from_files
 from exporter.progress import JsonReporter
 from exporter.secretmask import mask_match, mask_secret_report
-from tests.conftest import TRIVY, vulnerability_report
 from tests.kube_standin import KubeStandin, ServedResource, StandinFactory
+from tests.report_objects import TRIVY, vulnerability_report
 
 AWS_KEY = "AKIAZ3QX7EXPOSED2026"  # 20 characters, an access key id's shape
 GITHUB_TOKEN = "ghp_Q8wE2rT5yU7iO9pA1sD3fG5hJ7kL9zX1cV3b"  # 40 characters

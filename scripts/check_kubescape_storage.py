@@ -56,7 +56,6 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import yaml  # noqa: E402
 
 from exporter.catalog import CATALOG, KUBESCAPE_GROUP, KUBESCAPE_VERSION, ReportKind, Scanner  # noqa: E402
 from exporter.config import load_settings  # noqa: E402
@@ -414,15 +413,10 @@ def run_getter(
 ) -> list[str]:
     """``report-exporter get`` as the CronJob's ServiceAccount; what it archived against the server's GETs."""
     kube.create_namespace("report-exporter")
-    for document in yaml.safe_load_all(RBAC.read_text()):
-        path = {
-            "ServiceAccount": "/api/v1/namespaces/report-exporter/serviceaccounts",
-            "ClusterRole": "/apis/rbac.authorization.k8s.io/v1/clusterroles",
-            "ClusterRoleBinding": "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
-        }[document["kind"]]
-        status, body = kube.request("POST", path, document)
-        if status != 201:
-            raise SetupError(f"applying {RBAC.name}: {document['kind']} answered {status}: {body}")
+    try:
+        kube.apply_rbac(RBAC)
+    except KubeTestEnvError as error:
+        raise SetupError(f"applying {error}") from None
     kubeconfig = kube.sa_kubeconfig("report-exporter", "report-exporter", workdir / "report-exporter.kubeconfig")
     completed = subprocess.run(
         [sys.executable, "-m", "exporter", "get", "--out", str(workdir / "runs"), "--kubeconfig", str(kubeconfig),

@@ -106,14 +106,7 @@ def exporter_account(report_cluster: KubeTestEnv) -> str:
     """The shipped ServiceAccount, ClusterRole and binding, applied as a user would apply cronjob/rbac.yaml."""
     if report_cluster.request("GET", "/api/v1/namespaces/report-exporter").status == 404:
         report_cluster.create_namespace("report-exporter")
-    for document in yaml.safe_load_all(RBAC.read_text()):
-        path = {
-            "ServiceAccount": "/api/v1/namespaces/report-exporter/serviceaccounts",
-            "ClusterRole": "/apis/rbac.authorization.k8s.io/v1/clusterroles",
-            "ClusterRoleBinding": "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
-        }[document["kind"]]
-        status, body = report_cluster.request("POST", path, document)
-        assert status == 201, body
+    report_cluster.apply_rbac(RBAC)
     report_cluster.create_service_account("report-exporter", "unbound")
     return report_cluster.sa_token("report-exporter", "report-exporter")
 

@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -230,6 +231,20 @@ class KubeTestEnv:
                 "metadata": {"name": name},
             },
         )
+
+    def apply_rbac(self, manifest: Path) -> None:
+        """The ServiceAccounts, ClusterRoles and ClusterRoleBindings of one YAML file, created as `kubectl create -f`
+        creates them; KubeTestEnvError names the first the server refuses."""
+        paths = {
+            "ServiceAccount": "/api/v1/namespaces/{namespace}/serviceaccounts",
+            "ClusterRole": "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+            "ClusterRoleBinding": "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+        }
+        for document in yaml.safe_load_all(manifest.read_text()):
+            path = paths[document["kind"]].format(namespace=document["metadata"].get("namespace", "default"))
+            status, body = self.request("POST", path, document)
+            if status != 201:
+                raise KubeTestEnvError(f"{manifest.name}: {document['kind']} answered {status}: {_message(body)}")
 
     def sa_token(
         self,

@@ -152,8 +152,10 @@ def _with_workloads(obj: Mapping[str, Any], images: Mapping[str, tuple[Workload,
 
 
 def _identity_of(obj: Mapping[str, Any]) -> tuple[str, str, str]:
+    """An object's plural, namespace and name. The kind is found by group and kind whatever the version, as the
+    files source takes objects (exporter/filesource.py): a superseded object of another version is dropped too."""
     metadata = obj.get("metadata") or {}
-    kind = catalog.by_api_kind(str(obj.get("apiVersion")), str(obj.get("kind")))
+    kind = catalog.by_group_kind(str(obj.get("apiVersion")).partition("/")[0], str(obj.get("kind")))
     plural = kind.plural if kind is not None else ""
     return plural, str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
 

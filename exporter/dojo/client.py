@@ -134,7 +134,7 @@ class DojoClient:
         url: str | None = f"{self._base_url}/api/v2/{path}"
         while url:
             page = self._call("GET", url, f"list {path}", params=params)
-            found, url, params = page.get("results", []), page.get("next"), None
+            found, url, params = page.get("results"), page.get("next"), None  # no `results`: not a page either
             if (
                 not isinstance(found, list)
                 or not all(isinstance(item, dict) for item in found)

@@ -206,17 +206,31 @@ def template_scenarios(sample: Objects, nights: Nights) -> list[tuple[str, Calla
 
 
 def split_scenarios(sample: Objects, nights: Nights) -> list[tuple[str, Callable[[], Objects], dict[str, Any]]]:
-    """(night, its objects, settings): the cluster's first nights, every test split into parts of 16 KiB at most."""
+    """(night, its objects, settings): the cluster's first nights, every test split into parts of 16 KiB at most; then
+    a workload's test grows past its parts and shrinks back."""
     frontend = next(i for i, obj in enumerate(sample) if obj["kind"] == "VulnerabilityReport"
                     and obj["metadata"]["name"].startswith("replicaset-frontend-"))  # fmt: skip
     fixed = [obj for i, obj in enumerate(sample) if i != frontend]
+    grown = [*sample[:frontend], with_more_vulnerabilities(sample[frontend], 60), *sample[frontend + 1 :]]
     small = {"dojo.max_document_bytes": 16 * 1024}
     return [
         ("first sync, parts of 16 KiB", lambda: sample, small),
         ("unchanged, fresh run directory", lambda: sample, small),
         ("a workload fixed (its report gone)", lambda: fixed, small),
         ("the workload back", lambda: sample, small),
+        ("the workload with 60 more findings: its test grows past its parts", lambda: grown, small),
+        ("unchanged, grown", lambda: grown, small),
+        ("the 60 fixed", lambda: sample, small),
     ]
+
+
+def with_more_vulnerabilities(report: dict[str, Any], count: int) -> dict[str, Any]:
+    """The VulnerabilityReport with `count` more vulnerabilities, copies of its first under new ids."""
+    grown = copy.deepcopy(report)
+    first = grown["report"]["vulnerabilities"][0]
+    grown["report"]["vulnerabilities"] += [{**first, "vulnerabilityID": f"CVE-2099-{n:05d}", "resource": f"grown-{n}"}
+                                           for n in range(count)]  # fmt: skip
+    return grown
 
 
 def _rename_engagements(nights: Nights) -> None:

@@ -87,6 +87,17 @@ def test_a_trivy_cr_with_two_kinds_of_entries_splits_into_one_finding_a_part() -
     assert len(assert_split_and_joined_make_the_same_findings(TRIVY, document)) == 3
 
 
+def test_parts_of_one_trivy_cr_join_into_that_one_cr_and_others_stay_apart() -> None:
+    """A split part holding many findings of one workload is as small as its own document: the pieces of one CR join
+    into one CR again, its entries in their order, while another workload's CR stays its own (its labels name it)."""
+    other = {**WORKLOAD, "metadata": {"name": "replicaset-api-7c9d8f6b5d",
+                                      "labels": {**LABELS, "trivy-operator.resource.name": "api"}}}  # fmt: skip
+    document = orjson.dumps([WORKLOAD, other])
+    joined = documents.join_documents(TRIVY, documents.split_findings(TRIVY, document))
+    assert orjson.loads(joined) == [WORKLOAD, other]
+    assert len(joined) == len(document)
+
+
 def test_a_compliance_report_splits_into_its_failed_checks_and_failed_controls_alone() -> None:
     """Each part keeps the status beside its report (`summary.failCount`, without which the parser reads no
     control), the spec's control of its id (its description and check ids reach the finding), and not the other

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from exporter.config import load_settings
-from exporter.dojo.plan import DojoPlan, build_plan
+from exporter.dojo.identities import finding_identities
+from exporter.dojo.plan import DojoPlan, PartsBefore, build_plan
 from exporter.getter import get_from_files
 from exporter.progress import JsonReporter
 from exporter.rundir import reader
@@ -29,9 +30,11 @@ from tests.dojo_standin import DojoStandin
 SHOP = "trivy-operator/vulnerability/shop"
 LIMIT = 4096
 """dojo.max_document_bytes in these tests; the stand-in's proxy refuses (413) a body a little larger."""
-MULTIPART = 1024
-"""The form fields around the document in a reimport's body, with room to spare."""
+MULTIPART = 2048
+"""The form fields around the document in a reimport's body, with room to spare (a new test's names its product
+type, product, engagement and title)."""
 CVES = [cve(f"CVE-2024-{n:04d}", f"package-{n}") for n in range(40)]
+MORE = [cve(f"CVE-2025-{n:04d}", f"package-{n}") for n in range(40, 80)]
 
 
 @pytest.fixture
@@ -90,6 +93,78 @@ def test_a_split_test_that_shrinks_keeps_its_parts_and_its_findings_their_tests(
     assert {f["title"]: (f["id"], f["test"]) for f in harness.dojo.findings(active=True)} == kept
     assert len(harness.dojo.findings(active=False)) == 20
     assert {t["id"]: t["title"] for t in harness.dojo.tests()} == titles
+
+
+def test_a_split_test_that_grows_keeps_each_finding_in_its_test_and_closes_none(harness: Harness) -> None:
+    """Forty more findings need more parts: the old findings stay in their tests (same DefectDojo ids, nothing closed,
+    nothing opened twice), the new ones fill the parts and the parts added after the last, and the titles follow."""
+    harness.sync([web(*CVES)], max_document_bytes=LIMIT)
+    before = {f["title"]: (f["id"], f["test"]) for f in harness.dojo.findings()}
+    first_tests = {t["id"] for t in harness.dojo.tests()}
+    result = harness.sync([web(*CVES, *MORE)], max_document_bytes=LIMIT)
+    assert result.failed == [] and result.valve_held == [] and result.emptied == []
+    after = {f["title"]: (f["id"], f["test"]) for f in harness.dojo.findings()}
+    assert {title: where for title, where in after.items() if title in before} == before
+    assert len(after) == 80 and len(harness.dojo.findings(active=True)) == 80
+    tests = harness.dojo.tests()
+    assert first_tests < {t["id"] for t in tests}
+    assert sorted(t["title"] for t in tests) == sorted(f"vulnerability shop (part {i} of {len(tests)})"
+                                                       for i in range(1, len(tests) + 1))  # fmt: skip
+    harness.dojo.clear_requests()
+    again = harness.sync([web(*CVES, *MORE)], max_document_bytes=LIMIT)
+    assert again.reimported == [] and again.renamed == [] and again.calls == 1
+    fixed = harness.sync([web(*CVES[1:], *MORE)], max_document_bytes=LIMIT)
+    [closed] = harness.dojo.findings(active=False)
+    assert closed["id"] == before[closed["title"]][0] and "CVE-2024-0000" in closed["title"]
+    assert len(fixed.reimported) == 1 and fixed.valve_held == []
+
+
+def test_a_whole_test_that_grows_past_the_limit_keeps_its_findings_in_its_test_as_part_one(harness: Harness) -> None:
+    """Sent whole while it fit, then too large: the test it was sent to becomes part 1, keeping its findings (their
+    ids, their triage); none is closed, none opened twice, and the next unchanged night sends nothing."""
+    harness.sync([web(*CVES[:10])], max_document_bytes=LIMIT)
+    [whole] = harness.dojo.tests()
+    before = {f["title"]: f["id"] for f in harness.dojo.findings()}
+    result = harness.sync([web(*CVES)], max_document_bytes=LIMIT)
+    assert result.failed == [] and result.valve_held == [] and len(result.reimported) > 1
+    assert {f["title"]: f["id"] for f in harness.dojo.findings(test=whole["id"]) if f["title"] in before} == before
+    assert len(harness.dojo.findings(active=True)) == 40 and harness.dojo.findings(active=False) == []
+    tests = harness.dojo.tests()
+    assert {t["id"]: t["title"] for t in tests}[whole["id"]] == f"vulnerability shop (part 1 of {len(tests)})"
+    harness.dojo.clear_requests()
+    again = harness.sync([web(*CVES)], max_document_bytes=LIMIT)
+    assert again.reimported == [] and again.calls == 1
+
+
+def test_a_split_workload_that_fits_again_keeps_its_findings_in_their_parts(harness: Harness) -> None:
+    """Most findings fixed, the workload fits in one part again: the rest stay where they are, only the fixed close."""
+    harness.sync([web(*CVES)], max_document_bytes=LIMIT)
+    before = {f["title"]: (f["id"], f["test"]) for f in harness.dojo.findings()}
+    harness.sync([web(*CVES[:5])], max_document_bytes=LIMIT, allow_mass_close=True)
+    open_now = {f["title"]: (f["id"], f["test"]) for f in harness.dojo.findings(active=True)}
+    assert len(open_now) == 5 and all(before[title] == where for title, where in open_now.items())
+    assert len(harness.dojo.findings()) == 40, "nothing opened anew"
+
+
+@pytest.mark.parametrize("limit", [LIMIT, 4 * LIMIT])
+def test_every_split_test_of_the_sample_is_planned_the_same_from_its_own_parts(tmp_path: Path, limit: int) -> None:
+    """Planned again with what the first plan placed where (as the state records it), every scan type's parts come
+    out the same: same keys, titles and documents, so an unchanged night sends nothing."""
+    first = {str(test.key): test for test in _plan(tmp_path / "first", limit).tests()}
+    before: dict[str, PartsBefore] = {}
+    for test in first.values():
+        if test.key.parts > 1:
+            placed = dict(before[_base(test.key)].placed) if _base(test.key) in before else {}
+            placed |= dict.fromkeys(finding_identities(test.context.scan_type, test.document), test.key.part)
+            before[_base(test.key)] = PartsBefore(test.key.parts, placed)
+    assert before, "the sample is split at this limit"
+    again = _plan(tmp_path / "again", limit)
+    again.parts_before = before
+    second = {str(test.key): test for test in again.tests()}
+    assert sorted(second) == sorted(first)
+    assert all(
+        (second[key].context, second[key].document) == (first[key].context, first[key].document) for key in first
+    )
 
 
 def test_a_finding_larger_than_the_limit_alone_fails_its_test_and_closes_nothing(harness: Harness) -> None:

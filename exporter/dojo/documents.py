@@ -91,7 +91,7 @@ def split_findings(scan_type: str, document: bytes) -> list[bytes]:
 def join_documents(scan_type: str, documents: Sequence[bytes]) -> bytes:
     """Several documents of one scan type as one: what a part of a split test sends."""
     if scan_type == TRIVY:
-        return orjson.dumps([report for document in documents for report in orjson.loads(document)])
+        return orjson.dumps(_join_trivy([report for document in documents for report in orjson.loads(document)]))
     if scan_type == GRYPE:
         return merge_grype(documents)
     if scan_type == KUBESCAPE:
@@ -100,6 +100,21 @@ def join_documents(scan_type: str, documents: Sequence[bytes]) -> bytes:
 
 
 _TRIVY_ENTRIES = ("vulnerabilities", "checks", "secrets")
+
+
+def _join_trivy(reports: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Trivy CRs as few: parts of one CR (`_trivy_fragments`, the same but for their entries) become one CR again,
+    its entries in order, so that a part holding many findings of one workload is as small as that workload's own
+    document; the parser reads each entry with its CR's labels either way."""
+    joined: dict[bytes, dict[str, Any]] = {}
+    for report in reports:
+        body = _dict(report.get("report"))
+        lists = {field: body[field] for field in _TRIVY_ENTRIES if isinstance(body.get(field), list)}
+        rest = {**report, "report": {**body, **{field: [] for field in lists}}}
+        same = joined.setdefault(orjson.dumps(rest, option=orjson.OPT_SORT_KEYS), rest)
+        for field, entries in lists.items():
+            same["report"][field] = [*same["report"][field], *entries]
+    return list(joined.values())
 
 
 def _trivy_fragments(report: dict[str, Any]) -> list[dict[str, Any]]:

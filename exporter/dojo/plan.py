@@ -46,12 +46,13 @@ class TestKey:
     family: str
     scope: str
     part: int = 1
-    parts: int = 1
+    parts: int = 1  # the count the test was first split into (1: it was sent whole, part 1 keeps the whole's key)
     subject: str = ""  # an image, for the tests of kubescape's image scans
+    shown: int = field(default=0, compare=False)  # the parts in the title ("part 3 of 5"); 0: `parts`
 
     def __str__(self) -> str:
         subject = f"/{self.subject}" if self.subject else ""
-        suffix = f"#{self.part}/{self.parts}" if self.parts > 1 else ""
+        suffix = f"#{self.part}/{self.parts}" if self.parts > 1 or self.part > 1 else ""
         return f"{self.scanner}/{self.family}/{self.scope}{subject}{suffix}"
 
 
@@ -79,7 +80,7 @@ class DojoPlan:
     superseded: list[str] = field(default_factory=list)  # reports of a workload's older object, archived only
     unplaced: list[str] = field(default_factory=list)  # image manifests no workload runs, archived only
     too_large: dict[str, str] = field(default_factory=dict)  # test key (without part) -> why it is not sent
-    parts_before: dict[str, int] = field(default_factory=dict)  # test key (without part) -> parts last sent
+    parts_before: dict[str, PartsBefore] = field(default_factory=dict)  # test key (without part) -> its last split
 
     def tests(self) -> Iterator[PlannedTest]:
         """Each test with its document, converted when asked for: memory holds one scope's objects at a time.
@@ -88,9 +89,9 @@ class DojoPlan:
         limit = self.settings.max_document_bytes
         for (scanner, family, scope, subject, scan_type), path in sorted(self.spools.items()):
             test = TestKey(scanner, family, scope, subject=subject)
-            fewest = self.parts_before.get(str(test), 2)
+            before = self.parts_before.get(str(test))
             try:
-                parts = list(_documents(test, scan_type, path, limit, self.settings, fewest=fewest))
+                parts = list(_documents(test, scan_type, path, limit, self.settings, before=before))
             except DocumentTooLargeError as exc:
                 self.too_large[str(test)] = str(exc)
                 continue
@@ -144,7 +145,7 @@ def context_for(key: TestKey, scan_type: str, cluster: str, settings: DojoSettin
         product_type=names.fit(names.render(settings.product_type, values), names.LIMITS["product_type"]),
         product=names.fit(names.render(settings.product, values), names.LIMITS["product"]),
         engagement=names.fit(names.render(settings.engagement, values), names.LIMITS["engagement"]),
-        title=names.title_for(scope_title, key.subject, part=key.part, parts=key.parts),
+        title=names.title_for(scope_title, key.subject, part=key.part, parts=key.shown or key.parts),
         scan_type=scan_type,
         service=names.fit(f"{cluster}/{key}", names.LIMITS["service"]),
     )
@@ -173,29 +174,44 @@ def _image_workloads(run_dir: Path, manifest: Mapping[str, Any]) -> dict[str, tu
     return convert.image_manifest_workloads(reader.iter_objects(run_dir, summaries))
 
 
+@dataclass(frozen=True)
+class PartsBefore:
+    """How a test was split when last sent: the count in its parts' keys, and the part each finding was in (by the
+    identities recorded for each part; empty when the state did not record them)."""
+
+    parts: int
+    placed: Mapping[str, int] = field(default_factory=dict)  # finding identity -> part
+
+
 def _documents(
-    test: TestKey, scan_type: str, path: Path, limit: int, settings: DojoSettings, *, fewest: int = 2
+    test: TestKey, scan_type: str, path: Path, limit: int, settings: DojoSettings, *, before: PartsBefore | None = None
 ) -> Iterator[tuple[TestKey, bytes, int]]:
     """The test's document, or its parts when one document would pass DefectDojo's upload limit.
 
-    Parts are stable: an object goes to the part its workload hashes to, and the number of parts is a power of two,
-    so a workload stays in its part (and its findings in that part's test) until the scope doubles in size. A
-    workload whose own document passes the limit is split further, by finding: each of its findings goes to the
-    part its identity (the one DefectDojo's hash_code is made of) hashes to, so the same finding lands in the same
-    part night after night while the count of parts is unchanged. A part that would make no finding is not sent:
-    DefectDojo would hold an empty test. Raises DocumentTooLargeError when no split fits (one finding alone is
-    larger than the limit): then nothing of the test is sent, and nothing of it may be closed.
+    A first split places each workload in the part it hashes to, trying 2, 4, 8 ... parts until each fits. A
+    workload whose own document passes the limit is split further, by finding: each goes to the part its identity
+    (the one DefectDojo's hash_code is made of) hashes to. A part that would make no finding is not sent: DefectDojo
+    would hold an empty test. Raises DocumentTooLargeError when one finding alone is larger than the limit: then
+    nothing of the test is sent, and nothing of it may be closed.
 
-    A split starts at `fewest` parts, the count it was last sent in: a test that shrinks keeps its parts (a part's
-    key and title carry the count, so another count would move every finding to a new test) until it fits whole.
+    A test split before stays split, and each finding stays in the part that held it (`before.placed`): moved to
+    another part, DefectDojo would close it in the old one although it is not fixed, and open it anew, without its
+    triage, in the new one. New findings go to the part they hash to; what no longer fits in a part goes to new parts
+    after the last one, new findings first. The key keeps the first count (`#3/4`, `#5/4`), the title the current
+    one ("part 5 of 5"): a title that changes is renamed in place (exporter/dojo/presence.py). A test sent whole
+    that grows past the limit is split the same way from one part: part 1 keeps the whole test's key, and with it
+    the DefectDojo test and its findings (`#2/1`, `#3/1` follow).
     """
     objects = _read_spool(path)
     document = _convert(scan_type, objects, settings)
-    if len(document) <= limit:
+    if _whole(before) and len(document) <= limit:
         yield test, document, len(objects)
         return
-    units = _units(test, scan_type, objects, limit, settings)
-    parts = max(2, fewest)
+    units = _units(test, scan_type, objects, limit, settings, before)
+    if before is not None:  # split before, or sent whole before and now too large: its findings stay where they are
+        yield from _kept_parts(test, scan_type, units, limit, settings, before)
+        return
+    parts = 2
     while parts <= _MAX_PARTS:
         documents = _parts(scan_type, units, parts, settings)
         if all(len(part) <= limit for _, part, _ in documents):
@@ -205,6 +221,77 @@ def _documents(
         parts *= 2
     raise DocumentTooLargeError(f"{test}: no split into up to {parts // 2} parts keeps each below "
                                 f"dojo.max_document_bytes ({binary_size(limit)}){_RAISE_IT}")  # fmt: skip
+
+
+def _whole(before: PartsBefore | None) -> bool:
+    """Whether a test may go as one document: never split, or sent whole and never given a part after it."""
+    return before is None or (before.parts == 1 and max(before.placed.values(), default=1) == 1)
+
+
+def _kept_parts(
+    test: TestKey, scan_type: str, units: list[_Unit], limit: int, settings: DojoSettings, before: PartsBefore
+) -> Iterator[tuple[TestKey, bytes, int]]:
+    """The parts of a test split before: each unit where its findings were, a new one where it hashes to, and what
+    does not fit moved to parts after the last, new units first (`_documents`)."""
+    groups: dict[int, list[_Unit]] = {}
+    for unit in units:
+        held = _parts_held(unit.identities, before)
+        part = min(held) if held else zlib.crc32(unit.key) % before.parts + 1
+        groups.setdefault(part, []).append(unit)
+    placed: dict[int, list[_Unit]] = {}
+    overflow: list[_Unit] = []
+    for part in sorted(groups):
+        kept, moved = _fill(scan_type, groups[part], limit, before, settings)
+        placed[part] = kept
+        overflow += moved
+    last = max([before.parts, *placed, *before.placed.values()])
+    while overflow:
+        last += 1
+        placed[last], overflow = _fill(scan_type, overflow, limit, before, settings)
+    order = {id(unit): index for index, unit in enumerate(units)}  # a part's document as a first split makes it
+    documents = []
+    for part, group in sorted(placed.items()):
+        document = _join(scan_type, sorted(group, key=lambda unit: order[id(unit)]), settings)
+        if document is not None and finding_identities(scan_type, document):
+            documents.append((part, document, len(group)))
+    shown = max(part for part, _, _ in documents) if documents else before.parts
+    for part, document, count in documents:
+        yield replace(test, part=part, parts=before.parts, shown=max(shown, before.parts)), document, count
+
+
+def _parts_held(identities: frozenset[str], before: PartsBefore | None) -> set[int]:
+    """The parts that held these findings when the test was last sent."""
+    if before is None:
+        return set()
+    return {before.placed[identity] for identity in identities if identity in before.placed}
+
+
+def _fill(
+    scan_type: str, units: list[_Unit], limit: int, before: PartsBefore, settings: DojoSettings
+) -> tuple[list[_Unit], list[_Unit]]:
+    """The units one part keeps within `limit` and those it cannot: the units a part held before are kept first,
+    then new ones, each group in the order of its keys; the most that fit, found by halving (a unit's own document
+    never passes the limit (`_units`), so a part keeps at least one and the parts after the last always end)."""
+    ordered = sorted(units, key=lambda unit: (not _parts_held(unit.identities, before), unit.key))
+    fits, fails = 1, len(ordered) + 1
+    while fails - fits > 1:
+        middle = (fits + fails) // 2
+        document = _join(scan_type, ordered[:middle], settings)
+        if document is None or len(document) <= limit:
+            fits = middle
+        else:
+            fails = middle
+    return ordered[:fits], ordered[fits:]
+
+
+def _join(scan_type: str, group: list[_Unit], settings: DojoSettings) -> bytes | None:
+    """One part's document: its workloads converted together and its single findings joined to them."""
+    objects = [obj for unit in group for obj in unit.objects]
+    pieces = [_convert(scan_type, objects, settings)] if objects else []
+    pieces += [unit.fragment for unit in group if unit.fragment]
+    if not pieces:
+        return None
+    return pieces[0] if len(pieces) == 1 else documents.join_documents(scan_type, pieces)
 
 
 _MAX_PARTS = 2**20
@@ -227,20 +314,28 @@ class _Unit:
     key: bytes
     objects: tuple[dict[str, Any], ...] = ()
     fragment: bytes = b""
+    identities: frozenset[str] = frozenset()  # of the findings it makes
 
 
 def _units(
-    test: TestKey, scan_type: str, objects: list[dict[str, Any]], limit: int, settings: DojoSettings
+    test: TestKey,
+    scan_type: str,
+    objects: list[dict[str, Any]],
+    limit: int,
+    settings: DojoSettings,
+    before: PartsBefore | None = None,
 ) -> list[_Unit]:
-    """Each workload as one unit, or, when its own document passes the limit, each of its findings as one."""
+    """Each workload as one unit, or, when its own document passes the limit or its findings were in several parts
+    before (they stay there), each of its findings as one."""
     workloads: dict[str, list[dict[str, Any]]] = {}
     for obj in objects:
         workloads.setdefault(str(convert.workload_of(obj)), []).append(obj)
     units = []
     for workload, group in workloads.items():
         document = _convert(scan_type, group, settings)
-        if len(document) <= limit:
-            units.append(_Unit(workload.encode(), tuple(group)))
+        identities = finding_identities(scan_type, document)
+        if len(document) <= limit and len(_parts_held(identities, before)) <= 1:
+            units.append(_Unit(workload.encode(), tuple(group), identities=identities))
             continue
         for fragment in documents.split_findings(scan_type, document):
             identities = finding_identities(scan_type, fragment)
@@ -252,7 +347,7 @@ def _units(
                     f"{binary_size(len(fragment))} alone, above dojo.max_document_bytes ({binary_size(limit)})"
                     + _RAISE_IT
                 )
-            units.append(_Unit(f"{workload}\0{min(identities)}".encode(), fragment=fragment))
+            units.append(_Unit(f"{workload}\0{min(identities)}".encode(), fragment=fragment, identities=identities))
     return units
 
 
@@ -263,13 +358,8 @@ def _parts(scan_type: str, units: list[_Unit], parts: int, settings: DojoSetting
         groups[zlib.crc32(unit.key) % parts].append(unit)
     placed = []
     for index, group in enumerate(groups, start=1):
-        objects = [obj for unit in group for obj in unit.objects]
-        pieces = [_convert(scan_type, objects, settings)] if objects else []
-        pieces += [unit.fragment for unit in group if unit.fragment]
-        if not pieces:
-            continue
-        document = pieces[0] if len(pieces) == 1 else documents.join_documents(scan_type, pieces)
-        if finding_identities(scan_type, document):
+        document = _join(scan_type, group, settings)
+        if document is not None and finding_identities(scan_type, document):
             placed.append((index, document, len(group)))
     return placed
 

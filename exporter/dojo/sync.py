@@ -37,7 +37,7 @@ from exporter.config import DojoSettings
 from exporter.dojo import documents
 from exporter.dojo.client import DojoClient, DojoUnreachableError, TestContext
 from exporter.dojo.identities import finding_identities
-from exporter.dojo.plan import DojoPlan, build_plan, fingerprint
+from exporter.dojo.plan import DojoPlan, PartsBefore, build_plan, fingerprint
 from exporter.dojo.presence import Places, Presence, check_recorded_tests
 from exporter.dojo.state import SyncState, load_state, save_state
 from exporter.dojo.statistics import FindingCounts, active_after, total
@@ -120,15 +120,21 @@ def _active_by_scope(state: SyncState) -> dict[str, dict[str, int]]:
     return {scope: total(counts) for scope, counts in sorted(scopes.items())}
 
 
-def _parts_before(state: SyncState) -> dict[str, int]:
-    """Test key -> the count of parts it was last sent in (`<key>#<part>/<parts>`), for tests sent split."""
+def _parts_before(state: SyncState) -> dict[str, PartsBefore]:
+    """Test key -> how it was sent last (`<key>#<part>/<parts>`, or whole: part 1 of 1) and the part each of its
+    findings was in: a split test stays split and a whole one that grows past the limit keeps its findings in part 1
+    (plan._documents)."""
     counts: dict[str, int] = {}
+    placed: dict[str, dict[str, int]] = {}
     for key in state.tests:
-        base, _, part = key.partition("#")
-        parts = part.partition("/")[2]
-        if parts.isdigit():
-            counts[base] = max(counts.get(base, 0), int(parts))
-    return counts
+        base, _, suffix = key.partition("#")
+        part, _, parts = suffix.partition("/") if suffix else ("1", "", "1")  # sent whole: part 1 of 1
+        if not (part.isdigit() and parts.isdigit()):
+            continue
+        counts[base] = max(counts.get(base, 0), int(parts))
+        for identity in state.identities(key) or ():
+            placed.setdefault(base, {})[identity] = int(part)
+    return {base: PartsBefore(count, placed.get(base, {})) for base, count in counts.items()}
 
 
 def _checked_keys(plan: DojoPlan, state: SyncState) -> list[str]:

@@ -27,11 +27,11 @@ from exporter.catalog import CATALOG, Scanner, resolve
 from exporter.config import load_settings
 from exporter.filesource import FileScan, iter_report_objects
 from exporter.samples import sample_cluster_dir
-from tests.conftest import vulnerability_manifest
 from tests.dojo_standin import DojoStandin
 from tests.job_controller import JobOutcome, run_job
 from tests.k8s.reports import create_report, kubescape_crd
 from tests.k8s.testenv import KubeTestEnv
+from tests.report_objects import vulnerability_manifest
 from tests.swift_service import SwiftS3, start_swift
 
 REPO = Path(__file__).resolve().parents[2]

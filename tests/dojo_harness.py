@@ -1,4 +1,5 @@
-"""The DefectDojo tests' shared harness: report objects, and get + sync night after night into a stand-in.
+"""The DefectDojo tests' shared harness: report objects, the plan of a run, and get + sync night after night into
+a stand-in.
 
 One place for what the sync, safety, rename, state and edge tests all build on; their `dojo` and `harness` fixtures
 are in conftest.py.
@@ -16,9 +17,11 @@ import yaml
 from exporter.archive.filestore import FileStore
 from exporter.config import Settings, load_settings
 from exporter.dojo.client import DojoClient
+from exporter.dojo.plan import DojoPlan, build_plan
 from exporter.dojo.sync import SyncResult, sync_run
 from exporter.getter import get_from_files
 from exporter.progress import JsonReporter
+from exporter.rundir import reader
 from tests.dojo_standin import DojoStandin
 from tests.report_objects import vulnerability_report
 
@@ -84,3 +87,19 @@ def shop(*vulnerabilities: dict[str, Any]) -> dict[str, Any]:
 def events(harness: Harness, name: str) -> list[dict[str, Any]]:
     """The harness's log lines of one event, in order."""
     return [line for line in map(json.loads, harness.log.getvalue().splitlines()) if line["event"] == name]
+
+
+def plan_settings(max_document_bytes: int = 90 * 1024 * 1024) -> Settings:
+    """The settings of a cluster `prod` with this document limit (DefectDojo's default: 90 MiB)."""
+    return load_settings(environ={}, flags={"cluster": "prod", "dojo.max_document_bytes": max_document_bytes})
+
+
+def plan_of(tmp_path: Path, objects: list[dict[str, Any]], config: Settings) -> DojoPlan:
+    """The plan of a run the getter makes of these objects, under `tmp_path` (one plan per directory)."""
+    source = tmp_path / "source"
+    source.mkdir(parents=True)
+    (source / "reports.yaml").write_text(yaml.safe_dump_all(objects))
+    run_dir = get_from_files(config, source, tmp_path / "runs", JsonReporter(io.StringIO())).run_dir
+    scratch = tmp_path / f"scratch-{run_dir.name}"
+    scratch.mkdir()
+    return build_plan(run_dir, reader.read_manifest(run_dir), config.dojo, scratch)

@@ -16,13 +16,13 @@ import orjson
 import pytest
 import yaml
 
-from exporter.config import Settings, load_settings
 from exporter.dojo import client
 from exporter.dojo.coverage import Coverage
 from exporter.dojo.plan import DojoPlan, build_plan, fingerprint
 from exporter.getter import get_from_files
 from exporter.progress import JsonReporter
 from exporter.rundir import reader
+from tests.dojo_harness import plan_of, plan_settings
 from tests.report_objects import vulnerability_report
 
 CONTEXT = client.TestContext(  # imported by its module: pytest would collect a Test* class
@@ -71,20 +71,6 @@ def report(index: int) -> dict[str, Any]:
     return obj
 
 
-def settings(max_document_bytes: int = 90 * 1024 * 1024) -> Settings:
-    return load_settings(environ={}, flags={"cluster": "prod", "dojo.max_document_bytes": max_document_bytes})
-
-
-def plan_of(tmp_path: Path, objects: list[dict[str, Any]], config: Settings) -> DojoPlan:
-    source = tmp_path / "source"
-    source.mkdir(parents=True)
-    (source / "reports.yaml").write_text(yaml.safe_dump_all(objects))
-    run_dir = get_from_files(config, source, tmp_path / "runs", JsonReporter(io.StringIO())).run_dir
-    scratch = tmp_path / f"scratch-{run_dir.name}"
-    scratch.mkdir()
-    return build_plan(run_dir, reader.read_manifest(run_dir), config.dojo, scratch)
-
-
 def parts(plan: DojoPlan) -> dict[str, list[str]]:
     """Each planned test's key -> the workloads its document holds, sorted."""
     return {
@@ -96,9 +82,9 @@ def parts(plan: DojoPlan) -> dict[str, list[str]]:
 
 def test_a_test_over_the_limit_is_split_by_a_stable_hash_of_each_workload(tmp_path: Path) -> None:
     """The limit holds four workloads' reports but not eight: four parts, each workload in its crc32 part."""
-    [whole] = plan_of(tmp_path / "one", [report(0)], settings()).tests()
+    [whole] = plan_of(tmp_path / "one", [report(0)], plan_settings()).tests()
     limit = 5 * len(whole.document)
-    plan = plan_of(tmp_path / "twelve", [report(index) for index in range(12)], settings(limit))
+    plan = plan_of(tmp_path / "twelve", [report(index) for index in range(12)], plan_settings(limit))
     expected = {f"trivy-operator/vulnerability/shop#{part}/4": names for part, names in PARTS_OF_TWELVE.items()}
     assert parts(plan) == expected
     titles = [test.context.title for test in plan.tests()]
@@ -108,22 +94,22 @@ def test_a_test_over_the_limit_is_split_by_a_stable_hash_of_each_workload(tmp_pa
 
 def test_a_test_twice_the_limit_is_split_in_two(tmp_path: Path) -> None:
     """Eight workloads' reports fit, twelve do not: two parts (crc32 % 2), not more."""
-    [whole] = plan_of(tmp_path / "one", [report(0)], settings()).tests()
+    [whole] = plan_of(tmp_path / "one", [report(0)], plan_settings()).tests()
     expected = {
         "trivy-operator/vulnerability/shop#1/2": ["svc4", "svc5", "svc6", "svc7"],
         "trivy-operator/vulnerability/shop#2/2": ["svc0", "svc1", "svc10", "svc11", "svc2", "svc3", "svc8", "svc9"],
     }
-    plan = plan_of(tmp_path / "twelve", [report(index) for index in range(12)], settings(9 * len(whole.document)))
+    plan = plan_of(tmp_path / "twelve", [report(index) for index in range(12)], plan_settings(9 * len(whole.document)))
     assert parts(plan) == expected
     largest = max(len(test.document) for test in plan.tests())
-    exact = plan_of(tmp_path / "exact", [report(index) for index in range(12)], settings(largest))
+    exact = plan_of(tmp_path / "exact", [report(index) for index in range(12)], plan_settings(largest))
     assert parts(exact) == expected, "a part of exactly the limit is not split further"
 
 
 def test_a_test_of_exactly_the_limit_is_one_part(tmp_path: Path) -> None:
     objects = [report(index) for index in range(12)]
-    [whole] = plan_of(tmp_path / "unlimited", objects, settings()).tests()
-    plan = plan_of(tmp_path / "limited", objects, settings(len(whole.document)))
+    [whole] = plan_of(tmp_path / "unlimited", objects, plan_settings()).tests()
+    plan = plan_of(tmp_path / "limited", objects, plan_settings(len(whole.document)))
     assert parts(plan) == {"trivy-operator/vulnerability/shop": sorted(f"svc{index}" for index in range(12))}
 
 
@@ -132,7 +118,7 @@ def test_an_object_without_its_report_holds_its_family_though_the_manifest_says_
     an older getter) holds the family, its scopes are not emptied, and its test is not sent."""
     without = report(1)
     del without["report"]
-    config = settings()
+    config = plan_settings()
     source = tmp_path / "source"
     source.mkdir()
     (source / "reports.yaml").write_text(yaml.safe_dump_all([report(0), without]))
@@ -156,5 +142,5 @@ def test_an_object_without_its_report_holds_its_family_though_the_manifest_says_
 )  # fmt: skip
 def test_a_test_not_fed_tonight_may_be_emptied_only_when_its_scope_was_read(key: str, may: bool) -> None:
     """A run filtered to namespace shop: a test of shop (a part of a split one, an image's) may be sent empty."""
-    plan = DojoPlan("prod", settings().dojo, Coverage(namespaces=frozenset({"shop"})))
+    plan = DojoPlan("prod", plan_settings().dojo, Coverage(namespaces=frozenset({"shop"})))
     assert plan.may_empty(key) is may

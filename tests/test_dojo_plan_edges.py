@@ -8,21 +8,17 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 import orjson
 import yaml
 
-from exporter.config import Settings, load_settings
 from exporter.dojo import documents
-from exporter.dojo.plan import DojoPlan, build_plan
-from exporter.getter import get_from_files
-from exporter.progress import JsonReporter
-from exporter.rundir import reader
+from exporter.dojo.plan import DojoPlan
 from exporter.samples import sample_cluster_dir
 from tests import dojo_parsers
+from tests.dojo_harness import plan_of, plan_settings
 from tests.report_objects import vulnerability_report
 
 
@@ -35,20 +31,6 @@ def workload(index: int, *cves: str, title: str = "openssl: type confusion") -> 
         {**vulnerability, "vulnerabilityID": cve, "resource": f"pkg-{cve}", "title": title} for cve in cves
     ]
     return obj
-
-
-def settings(max_document_bytes: int = 90 * 1024 * 1024) -> Settings:
-    return load_settings(environ={}, flags={"cluster": "prod", "dojo.max_document_bytes": max_document_bytes})
-
-
-def plan_of(tmp_path: Path, objects: list[dict[str, Any]], config: Settings) -> DojoPlan:
-    source = tmp_path / "source"
-    source.mkdir(parents=True)
-    (source / "reports.yaml").write_text(yaml.safe_dump_all(objects))
-    run_dir = get_from_files(config, source, tmp_path / "runs", JsonReporter(io.StringIO())).run_dir
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    return build_plan(run_dir, reader.read_manifest(run_dir), config.dojo, scratch)
 
 
 def findings_by_part(plan: DojoPlan) -> dict[str, list[tuple[str, str]]]:
@@ -68,8 +50,8 @@ def test_a_workload_of_exactly_the_limit_goes_whole_into_its_part(tmp_path: Path
     """svc4 (two findings) alone makes a document of exactly the limit, svc0 beside it passes it: two parts by
     workload (crc32 % 2: svc4 in part 1, svc0 in part 2, as in test_dojo_plan.py), svc4 one object, not split."""
     svc4 = workload(4, "CVE-2024-0001", "CVE-2024-0002", title="x" * 600)  # above the least limit, 1 KiB
-    [whole] = plan_of(tmp_path / "whole", [svc4], settings()).tests()
-    plan = plan_of(tmp_path / "split", [svc4, workload(0, "CVE-2024-0003")], settings(len(whole.document)))
+    [whole] = plan_of(tmp_path / "whole", [svc4], plan_settings()).tests()
+    plan = plan_of(tmp_path / "split", [svc4, workload(0, "CVE-2024-0003")], plan_settings(len(whole.document)))
     assert findings_by_part(plan) == {
         "trivy-operator/vulnerability/shop#1/2": [("svc4", "CVE-2024-0001"), ("svc4", "CVE-2024-0002")],
         "trivy-operator/vulnerability/shop#2/2": [("svc0", "CVE-2024-0003")],
@@ -81,10 +63,10 @@ def test_a_finding_of_exactly_the_limit_is_sent_not_refused_as_too_large(tmp_pat
     """One workload, two findings, each large (a long title): together above the limit, the larger alone exactly
     at it. Split by finding, every finding goes; nothing is held as too large."""
     svc4 = workload(4, "CVE-2024-0001", "CVE-2024-0002", title="x" * 1500)
-    [whole] = plan_of(tmp_path / "whole", [svc4], settings()).tests()
+    [whole] = plan_of(tmp_path / "whole", [svc4], plan_settings()).tests()
     limit = max(len(fragment) for fragment in documents.split_findings(whole.context.scan_type, whole.document))
     assert limit < len(whole.document)
-    plan = plan_of(tmp_path / "split", [svc4], settings(limit))
+    plan = plan_of(tmp_path / "split", [svc4], plan_settings(limit))
     assert sorted(finding for found in findings_by_part(plan).values() for finding in found) == [
         ("svc4", "CVE-2024-0001"),
         ("svc4", "CVE-2024-0002"),
@@ -103,6 +85,6 @@ def test_a_passed_control_does_not_stop_the_failed_controls_after_it_from_being_
     ]
     controls = report["status"]["summaryReport"]["controlCheck"]
     assert [control["totalFail"] for control in controls] == [0, 4, 1, 0, 3, 0, 0, 0, 0, 9, 0]
-    plan = plan_of(tmp_path, [report], settings(2048))
+    plan = plan_of(tmp_path, [report], plan_settings(2048))
     found = [finding for test in plan.tests() for finding in dojo_parsers.parse(test.context.scan_type, test.document)]
     assert plan.too_large == {} and len(found) == 4, "the four failed controls, one finding each"

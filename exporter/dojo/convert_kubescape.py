@@ -103,8 +103,8 @@ def _controls(scan: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     controls = spec.get("controls") if isinstance(spec, Mapping) else None
     if isinstance(controls, Mapping):
         pairs = [(str(key), value) for key, value in controls.items()]
-    elif isinstance(controls, list):
-        pairs = [("", value) for value in controls]
+    elif isinstance(controls, list):  # an ID-less control keeps its own finding, by its name or its place
+        pairs = [(_listed_id(value, index), value) for index, value in enumerate(controls, start=1)]
     else:
         return []
     return [
@@ -112,6 +112,12 @@ def _controls(scan: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         for key, value in pairs
         if isinstance(value, Mapping)
     ]
+
+
+def _listed_id(control: Any, index: int) -> str:
+    """The ID a listed control without one goes by: its name, else its place; two share no finding."""
+    name = _text(control.get("name")) if isinstance(control, Mapping) else ""
+    return name or f"control-{index}"
 
 
 def _status(status: Any) -> str:
@@ -123,7 +129,7 @@ def _status(status: Any) -> str:
 def _result_control(control_id: str, control: Mapping[str, Any]) -> dict[str, Any]:
     failing: list[dict[str, Any]] = []
     passed: list[dict[str, Any]] = []
-    for rule in control.get("rules") or []:
+    for rule in _list(control.get("rules")):
         if not isinstance(rule, Mapping):
             continue
         status = _status(rule.get("status"))
@@ -133,7 +139,7 @@ def _result_control(control_id: str, control: Mapping[str, Any]) -> dict[str, An
     folded: dict[str, Any] = {
         "name": ", ".join(rule["name"] for rule in failing) or name,
         "status": "failed",
-        "paths": [path for rule in failing for path in rule.get("paths") or [] if isinstance(path, Mapping)],
+        "paths": [path for rule in failing for path in _list(rule.get("paths")) if isinstance(path, Mapping)],
     }
     if failing:
         folded["rules"] = failing
@@ -172,6 +178,11 @@ def _object(workload: Workload, api_version: str) -> dict[str, Any]:
     if workload.namespace:
         metadata["namespace"] = workload.namespace
     return {"apiVersion": api_version, "kind": workload.kind, "metadata": metadata}
+
+
+def _list(value: Any) -> list[Any]:
+    """A list field as a list; anything else (a number, a string, an object) holds no entries."""
+    return value if isinstance(value, list) else []
 
 
 def _text(value: Any) -> str:

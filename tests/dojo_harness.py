@@ -16,7 +16,7 @@ import yaml
 
 from exporter.archive.filestore import FileStore
 from exporter.config import Settings, load_settings
-from exporter.dojo.client import DojoClient
+from exporter.dojo.client import DojoClient, TestContext
 from exporter.dojo.plan import DojoPlan, build_plan
 from exporter.dojo.sync import SyncResult, sync_run
 from exporter.getter import get_from_files
@@ -26,6 +26,15 @@ from tests.dojo_standin import DojoStandin
 from tests.report_objects import vulnerability_report
 
 TOKEN = "test-token"
+SHOP_CONTEXT = TestContext(
+    product_type="Kubernetes",
+    product="prod",
+    engagement="trivy-operator",
+    title="vulnerability shop",
+    scan_type="Trivy Operator Scan",
+    service="prod/trivy-operator/vulnerability/shop",
+)
+"""Where the shop namespace's vulnerabilities go under the default templates, in cluster `prod`."""
 
 
 def cve(identifier: str, package: str, severity: str = "HIGH") -> dict[str, Any]:
@@ -103,3 +112,14 @@ def plan_of(tmp_path: Path, objects: list[dict[str, Any]], config: Settings) -> 
     scratch = tmp_path / f"scratch-{run_dir.name}"
     scratch.mkdir()
     return build_plan(run_dir, reader.read_manifest(run_dir), config.dojo, scratch)
+
+
+def failed_run(harness: Harness) -> Path:
+    """A run whose VulnerabilityReports could not be listed: the trivy-operator vulnerability family is held."""
+    run_dir = harness.run_dir([])
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    for entry in manifest["kinds"]:
+        if entry["plural"] == "vulnerabilityreports":
+            entry["status"], entry["error"] = "failed", "forbidden to list"
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    return run_dir

@@ -10,17 +10,10 @@ import requests
 
 from exporter.config import load_settings
 from exporter.dojo import client as dojo_client
-from tests.dojo_harness import TOKEN
+from tests.dojo_harness import SHOP_CONTEXT, TOKEN
 from tests.dojo_standin import DojoStandin
 
-CONTEXT = dojo_client.TestContext(
-    product_type="Kubernetes",
-    product="prod",
-    engagement="trivy-operator",
-    title="vulnerability shop",
-    scan_type="Trivy Operator Scan",
-    service="prod/trivy-operator/vulnerability/shop",
-)
+CONTEXT = SHOP_CONTEXT
 
 
 @pytest.fixture

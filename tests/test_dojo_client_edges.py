@@ -26,7 +26,7 @@ from exporter.config import load_settings
 from exporter.dojo import client as dojo_client  # by its module: pytest would collect a Test* class
 from exporter.dojo.client import DojoClient, DojoUnreachableError, resolve_api_key
 from exporter.errors import ConfigError, DojoError
-from tests.dojo_harness import TOKEN
+from tests.dojo_harness import SHOP_CONTEXT, TOKEN
 from tests.dojo_standin import DojoStandin
 from tests.report_objects import vulnerability_report
 
@@ -60,14 +60,7 @@ def test_no_key_at_all_says_which_settings_to_set() -> None:
 
 @pytest.mark.parametrize("auto_create", [True, False])
 def test_a_reimport_sends_active_unverified_findings_above_the_minimum_severity(auto_create: bool) -> None:
-    context = dojo_client.TestContext(
-        product_type="Kubernetes",
-        product="prod",
-        engagement="trivy-operator",
-        title="vulnerability shop",
-        scan_type="Trivy Operator Scan",
-        service="prod/trivy-operator/vulnerability/shop",
-    )
+    context = SHOP_CONTEXT
     with DojoStandin(token=TOKEN) as dojo:
         flags = {"dojo.url": dojo.url, "dojo.retries": 0, "dojo.minimum_severity": "Medium",
                  "dojo.auto_create_context": auto_create}  # fmt: skip

@@ -20,18 +20,12 @@ from exporter.config import load_settings
 from exporter.dojo import client as dojo_client
 from exporter.errors import DojoError
 from exporter.progress import JsonReporter
+from tests.dojo_harness import SHOP_CONTEXT
 from tests.dojo_standin import DojoStandin
 
 TOKEN = "dojo-token-never-logged-5c1e"
 PASSWORD = "userinfo-password-9d2b"
-CONTEXT = dojo_client.TestContext(
-    product_type="Kubernetes",
-    product="prod",
-    engagement="trivy-operator",
-    title="vulnerability shop",
-    scan_type="Trivy Operator Scan",
-    service="prod/trivy-operator/vulnerability/shop",
-)
+CONTEXT = SHOP_CONTEXT
 
 
 @pytest.fixture

@@ -16,23 +16,15 @@ import orjson
 import pytest
 import yaml
 
-from exporter.dojo import client
 from exporter.dojo.coverage import Coverage
 from exporter.dojo.plan import DojoPlan, build_plan, fingerprint
 from exporter.getter import get_from_files
 from exporter.progress import JsonReporter
 from exporter.rundir import reader
-from tests.dojo_harness import plan_of, plan_settings
+from tests.dojo_harness import SHOP_CONTEXT, plan_of, plan_settings
 from tests.report_objects import vulnerability_report
 
-CONTEXT = client.TestContext(  # imported by its module: pytest would collect a Test* class
-    product_type="Kubernetes",
-    product="prod",
-    engagement="trivy-operator",
-    title="vulnerability shop",
-    scan_type="Trivy Operator Scan",
-    service="prod/trivy-operator/vulnerability/shop",
-)
+CONTEXT = SHOP_CONTEXT
 DOCUMENT = orjson.dumps([vulnerability_report("shop", "replicaset-web-6d4cf56db6-app")])
 
 # Twelve Deployments `svc0`..`svc11` of namespace shop split in four parts: part -> its workloads, from

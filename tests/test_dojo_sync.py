@@ -16,7 +16,7 @@ import yaml
 from typer.testing import CliRunner
 
 from exporter.cli import app
-from tests.dojo_harness import CVE1, CVE2, TOKEN, Harness, cve, report
+from tests.dojo_harness import CVE1, CVE2, TOKEN, Harness, cve, failed_run, report
 from tests.dojo_standin import DojoStandin
 
 
@@ -61,12 +61,7 @@ def test_a_rollout_with_the_same_packages_changes_nothing(harness: Harness) -> N
 
 def test_a_failed_kind_leaves_its_findings_untouched(harness: Harness) -> None:
     harness.sync([report("shop", "web-6d4cf56db6", CVE1, CVE2)])
-    run_dir = harness.run_dir([])
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    for entry in manifest["kinds"]:
-        if entry["plural"] == "vulnerabilityreports":
-            entry["status"], entry["error"] = "failed", "forbidden to list"
-    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    run_dir = failed_run(harness)
     before = harness.reimports()
     result = harness.sync(run_dir)
     assert harness.reimports() == before

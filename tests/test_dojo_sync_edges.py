@@ -12,14 +12,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from exporter.archive import keys
 from exporter.dojo.client import DojoClient
-from tests.dojo_harness import CVE1, CVE2, Harness, cve, report
+from tests.dojo_harness import CVE1, CVE2, Harness, cve, failed_run, report
 from tests.test_dojo_safety import delete_test
 
 SHOP = "trivy-operator/vulnerability/shop"
@@ -27,17 +26,6 @@ SHOP = "trivy-operator/vulnerability/shop"
 
 def log_events(harness: Harness) -> list[dict[str, Any]]:
     return [json.loads(line) for line in harness.log.getvalue().splitlines()]
-
-
-def failed_run(harness: Harness) -> Path:
-    """A run whose VulnerabilityReports could not be listed: the trivy-operator vulnerability family is held."""
-    run_dir = harness.run_dir([])
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    for entry in manifest["kinds"]:
-        if entry["plural"] == "vulnerabilityreports":
-            entry["status"], entry["error"] = "failed", "forbidden to list"
-    (run_dir / "manifest.json").write_text(json.dumps(manifest))
-    return run_dir
 
 
 def test_a_held_family_is_a_warning_event_naming_it(harness: Harness) -> None:

@@ -45,5 +45,10 @@ class ArchiveError(ExporterError):
     """The archive (S3 or a local directory) could not be used; nothing was deleted locally."""
 
 
+class MissingObjectError(ArchiveError):
+    """The store answered, and the object is not there: unlike a store that could not be read, a certain absence
+    (a first night has no DefectDojo state yet; a store that failed to answer may still hold one)."""
+
+
 class DojoError(ExporterError):
     """DefectDojo could not be used (unreachable, rejected the key, refused a document); the archive is unaffected."""

@@ -16,14 +16,17 @@ from typing import Any
 
 import pytest
 
+from exporter.archive import keys
 from exporter.config import load_settings
 from exporter.dojo.identities import finding_identities
 from exporter.dojo.plan import DojoPlan, PartsBefore, build_plan
+from exporter.dojo.state import load_state
 from exporter.getter import get_from_files
 from exporter.progress import JsonReporter
 from exporter.rundir import reader
 from exporter.samples import sample_cluster_dir
 from tests import dojo_parsers
+from tests.cli_outcomes import invoke
 from tests.dojo_harness import TOKEN, Harness, cve, events, report
 from tests.dojo_standin import DojoStandin
 
@@ -224,3 +227,31 @@ def _hashes(scan_type: str, document: bytes) -> Counter[str]:
 def _payments(harness: Harness) -> int:
     [test] = [t for t in harness.dojo.tests() if t["title"] == "vulnerability payments"]
     return int(test["id"])
+
+
+def test_dojo_plan_shows_the_parts_the_sync_sends_reading_the_state(harness: Harness, tmp_path: Path) -> None:
+    """`dojo plan` with the archive configured reads the DefectDojo state: a grown split test is shown in the parts
+    it is sent in (keys of the first split, each finding where it was), not as a first night would lay it out."""
+    harness.sync([web(*CVES)], max_document_bytes=LIMIT)
+    grown = harness.run_dir([web(*CVES, *MORE)])
+    harness.sync(grown, max_document_bytes=LIMIT)
+    sent = sorted(key for key in load_state(harness.store, "prod").tests if key.startswith(SHOP))
+    config = tmp_path / "plan.yaml"
+    config.write_text(f"cluster: prod\ndojo:\n  max_document_bytes: {LIMIT}\n")
+
+    def planned(archive: str | None, name: str = "") -> tuple[list[str], str]:
+        shown = tmp_path / f"plan-{archive is not None}{name}"
+        env = {"REPORT_EXPORTER_ARCHIVE": archive} if archive else {}
+        outcome = invoke(["dojo", "plan", str(grown), "--documents", str(shown), "--config", str(config)], env=env)
+        assert outcome.code == 0, outcome.stderr
+        names = sorted(path.stem for path in shown.iterdir() if path.stem.startswith(SHOP.replace("/", "_")))
+        return names, outcome.stderr
+
+    as_sent, _ = planned(harness.store.url)
+    assert as_sent == sorted(key.replace("/", "_").replace("#", "_part") for key in sent)
+    first_night, _ = planned(None)
+    assert first_night != as_sent, "without the state the grown test is laid out as on a first night"
+    harness.store.put_bytes(b'{"schema_version": 1, "te', keys.dojo_state_key("prod"))
+    shown, said = planned(harness.store.url, "unreadable")
+    assert shown == first_night and "split tests are shown as a first night lays them out, not as last sent" in said
+    assert "is not JSON" in said, "the plan still prints, and says why its layout is a first night's"

@@ -23,10 +23,11 @@ from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
 from exporter.archive import s3store
+from exporter.archive.filestore import FileStore
 from exporter.archive.open import open_store
 from exporter.archive.s3store import Digest, S3Destination, S3Store, digest_stream
 from exporter.config import ArchiveSettings
-from exporter.errors import ArchiveError
+from exporter.errors import ArchiveError, MissingObjectError
 
 MIB = 1024 * 1024
 BUCKET = "archive"
@@ -395,6 +396,20 @@ def test_missing_objects_are_named(tmp_path: Path) -> None:
     assert "there is no object s3://archive/clusters/prod/nope" in failure(
         lambda: store.get_file("nope", tmp_path / "x")
     )
+
+
+def test_only_an_object_the_store_says_is_not_there_is_missing(tmp_path: Path) -> None:
+    """MissingObjectError is a certain absence (a first night's DefectDojo state); a store that failed to answer is
+    an ArchiveError of its own, never taken for "not there"."""
+    store = make_store()
+    with pytest.raises(MissingObjectError):
+        store.get_bytes("nope")
+    answer(store, "GetObject", 500, error_xml("InternalError", "We encountered an internal error"))
+    with pytest.raises(ArchiveError) as caught:
+        store.get_bytes("nope")
+    assert not isinstance(caught.value, MissingObjectError) and "500 InternalError" in str(caught.value)
+    with pytest.raises(MissingObjectError):
+        FileStore(tmp_path.as_uri()).get_bytes("nope")
 
 
 def test_unreadable_local_file_is_named(tmp_path: Path) -> None:

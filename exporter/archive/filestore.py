@@ -20,7 +20,7 @@ from typing import IO
 from urllib.parse import unquote, urlsplit
 
 from exporter.archive.store import StoredObject
-from exporter.errors import ArchiveError
+from exporter.errors import ArchiveError, MissingObjectError
 
 TEMP_SUFFIX = ".report-exporter-tmp"  # names `.<name>.<random>.report-exporter-tmp`, hidden from `list`
 _BLOCK = 1024 * 1024
@@ -154,7 +154,7 @@ class FileStore:
     def _existing(self, key: str) -> Path:
         path = self._path(key)
         if not path.is_file():
-            raise ArchiveError(f"there is no object {key} in {self.url} (no file {path})")
+            raise MissingObjectError(f"there is no object {key} in {self.url} (no file {path})")
         return path
 
     def _write(self, source: IO[bytes], target: Path, described: str) -> None:

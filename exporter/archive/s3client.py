@@ -36,7 +36,7 @@ from botocore.exceptions import BotoCoreError
 
 from exporter.archive import s3errors
 from exporter.config import ArchiveSettings
-from exporter.errors import ArchiveError, ConfigError
+from exporter.errors import ArchiveError, ConfigError, MissingObjectError
 from exporter.redact import redact_url, redact_urls
 
 CONNECT_TIMEOUT = 10.0  # seconds; a store that does not accept a connection by then is not coming back soon
@@ -133,7 +133,8 @@ class S3Connection:
                 bucket=self.where.bucket,
                 object_url=None if key is None else self.object_url(key),
             )
-            raise ArchiveError(self.redact(f"cannot {action}: {cause}")) from exc
+            missing = key is not None and s3errors.is_missing_object(exc)
+            raise (MissingObjectError if missing else ArchiveError)(self.redact(f"cannot {action}: {cause}")) from exc
 
     def redact(self, text: str) -> str:
         """Mask the secret key and session token wherever a server or library echoed them."""

@@ -84,6 +84,12 @@ def explain(exc: BaseException, *, endpoint: str, region: str | None, bucket: st
     return f"the S3 client failed talking to {endpoint}: {one_line(str(exc))}"
 
 
+def is_missing_object(exc: BaseException) -> bool:
+    """The store answered that the object is not there (GET or HEAD of a key), not that it could not say."""
+    client_error = _client_error(exc)
+    return client_error is not None and error_code(client_error) in _MISSING_KEY_CODES
+
+
 def missing_bucket(bucket: str, endpoint: str) -> str:
     return (
         f"bucket {bucket} does not exist at {endpoint}; "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,10 +21,13 @@ from exporter.cli.common import (
     require_run_directory,
 )
 from exporter.config import Settings
-from exporter.errors import ExitCode
+from exporter.errors import ExitCode, ExporterError
 from exporter.progress import Reporter
 from exporter.rundir import reader
 from exporter.uploader import run_dirs
+
+if TYPE_CHECKING:
+    from exporter.dojo.plan import PartsBefore
 
 dojo_app = typer.Typer(help="Plan or send a run's findings to DefectDojo.", no_args_is_help=True)
 RunDirArgument = Annotated[Path, typer.Argument(help="a run directory, or the getter's --out directory (newest run)")]
@@ -50,8 +53,10 @@ def plan_command(
 
         require_run_directory(run_dir, "RUN_DIR")
         run = run_dirs(run_dir)[-1]
+        manifest = reader.read_manifest(run)
         with tempfile.TemporaryDirectory(prefix="dojo-plan-") as scratch:
-            plan = build_plan(run, reader.read_manifest(run), settings.dojo, Path(scratch))
+            plan = build_plan(run, manifest, settings.dojo, Path(scratch))
+            plan.parts_before = _parts_as_sent(settings, str(manifest["cluster"]), reporter)
             for test in plan.tests():
                 context = test.context
                 if documents is not None:
@@ -74,6 +79,23 @@ def plan_command(
         return ExitCode.OK
 
     execute(config, {"log_format": log_format}, action)
+
+
+def _parts_as_sent(settings: Settings, cluster: str, reporter: Reporter) -> dict[str, PartsBefore]:
+    """How the split tests were last sent, from the DefectDojo state in the archive, so that the plan shows the
+    parts the sync would send (each finding in the part it was in), not a first night's layout. Without an archive
+    there is no state (as for the sync); a state that cannot be read is a warning, and the plan still prints."""
+    from exporter.dojo.state import load_state  # noqa: PLC0415 - the converters load only for dojo commands
+    from exporter.dojo.sync import parts_before  # noqa: PLC0415
+
+    if not settings.archive.destination:
+        return {}
+    try:
+        return parts_before(load_state(open_store(settings.archive), cluster))
+    except ExporterError as error:
+        reporter.warning(f"split tests are shown as a first night lays them out, not as last sent: {error}",
+                         event="dojo_plan_state")  # fmt: skip
+        return {}
 
 
 @dojo_app.command("sync")

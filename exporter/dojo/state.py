@@ -17,7 +17,7 @@ from typing import Any
 
 from exporter.archive import keys
 from exporter.archive.store import Store
-from exporter.errors import ArchiveError
+from exporter.errors import ArchiveError, DojoError, MissingObjectError
 
 SCHEMA_VERSION = 1
 
@@ -66,13 +66,29 @@ class SyncState:
 
 
 def load_state(store: Store | None, cluster: str) -> SyncState:
-    """The last state, or an empty one (first run, no archive, or a state this version cannot read)."""
+    """The last state, or an empty one (first run, no archive, or a state of another schema version).
+
+    A state the store holds but could not give back (an outage, a read cut short, refused) is an error, never "no
+    state": a sync without it would lay out split tests as on a first night, moving findings between parts, which
+    DefectDojo closes in one part and opens anew in another, and would then overwrite the state with tonight's
+    tests alone.
+    """
     if store is None:
         return SyncState()
+    key = keys.dojo_state_key(cluster)
     try:
-        document = json.loads(store.get_bytes(keys.dojo_state_key(cluster)))
-    except (ArchiveError, ValueError):
+        document = json.loads(store.get_bytes(key))
+    except MissingObjectError:
         return SyncState()
+    except ArchiveError as error:
+        raise DojoError(
+            f"cannot read the DefectDojo state, nothing was sent: {error}; the next run tries again"
+        ) from error
+    except ValueError as error:
+        raise DojoError(
+            f"the DefectDojo state {key} in the archive is not JSON ({error}), nothing was sent; restore it from a "
+            "backup of the bucket, or delete it to start over (every test is then sent again as on a first night)"
+        ) from error
     if not isinstance(document, dict) or document.get("schema_version") != SCHEMA_VERSION:
         return SyncState()
     return SyncState(dict(document.get("tests") or {}))

@@ -92,7 +92,7 @@ def sync_run(
     try:
         with tempfile.TemporaryDirectory(prefix="dojo-plan-") as scratch:
             plan = build_plan(run_dir, manifest, settings, Path(scratch))
-            plan.parts_before = _parts_before(state)
+            plan.parts_before = parts_before(state)
             result.held = [f"{scanner}/{family}: {why}" for (scanner, family), why in sorted(plan.held.items())]
             for line in result.held:
                 reporter.warning(f"DefectDojo: {line}", event="dojo_held")
@@ -120,7 +120,7 @@ def _active_by_scope(state: SyncState) -> dict[str, dict[str, int]]:
     return {scope: total(counts) for scope, counts in sorted(scopes.items())}
 
 
-def _parts_before(state: SyncState) -> dict[str, PartsBefore]:
+def parts_before(state: SyncState) -> dict[str, PartsBefore]:
     """Test key -> how it was sent last (`<key>#<part>/<parts>`, or whole: part 1 of 1) and the part each of its
     findings was in: a split test stays split and a whole one that grows past the limit keeps its findings in part 1
     (plan._documents)."""

@@ -21,18 +21,20 @@ import pytest
 import yaml
 
 from exporter import catalog
-from exporter.archive import runs, s3client
+from exporter.archive import keys, runs, s3client
 from exporter.archive.s3store import S3Store
 from exporter.config import ArchiveSettings
 from exporter.rundir import layout, reader
 from exporter.rundir.manifest import KindResult, KindStatus, RunInfo, build_manifest
 from exporter.rundir.writer import KindWriter, write_manifest
 from tests.cli_outcomes import CliOutcome, assert_clean, invoke, isolate_environment
+from tests.dojo_standin import DojoStandin
 from tests.fault_proxy import FaultProxy, s3_error
 from tests.swift_service import SwiftS3
 
 MIB = 1024 * 1024
 CLUSTER = "prod"
+DOJO_TOKEN = "dojo-token-never-printed-5c1e"
 REPORT_KEYS = r"/nightly/prod/runs/.*/reports/"
 MANIFEST_KEY = r"/nightly/prod/runs/.*/manifest\.json$"
 CLUSTER_LISTING = r"list-type=2.*prefix=nightly%2Fprod%2Fruns%2F(&|$)"  # retention's listing, not the upload's check
@@ -324,3 +326,43 @@ def test_a_delete_failing_half_way_through_a_prune_never_leaves_a_complete_run_o
     listed = dict(archive.listed())
     assert listed == {run_dir_of(first).name: "incomplete", run_dir_of(second).name: "complete"}
     assert archive.assert_sound() == [run_dir_of(second).name], "the newest complete run is kept"
+
+
+# --- the DefectDojo state ---------------------------------------------------------------------------------------
+
+
+def test_a_dojo_state_swift_cannot_give_back_sends_nothing_and_keeps_it(archive: Archive) -> None:
+    """The state is read from the archive before the sync: when Swift answers its GET with 500 on every attempt the
+    sync stops before one call to DefectDojo and the state is not overwritten. The first night, when Swift says the
+    state is not there (NoSuchKey), is a first night, not an error."""
+    state_key = r"/nightly/prod/dojo/state\.json$"
+    with DojoStandin(token=DOJO_TOKEN) as dojo:
+        config = Path(archive.config())
+        settings = yaml.safe_load(config.read_text())
+        config.write_text(yaml.safe_dump({**settings, "dojo": {"url": dojo.url, "retries": 1, "backoff_factor": 0}}))
+
+        def night() -> CliOutcome:
+            time.sleep(1.1)  # run ids sort by their start second
+            outcome = invoke(["run", "--sample", "--out", str(archive.runs), "--config", str(config)],
+                             env={"DD_API_KEY": DOJO_TOKEN})  # fmt: skip
+            assert_clean(outcome, archive.swift.secret_key, DOJO_TOKEN)
+            return outcome
+
+        first = night()
+        assert first.code == 0, first.stderr
+        assert first.events("dojo_finished")[0]["reimported"] >= 30
+        saved = archive.direct().get_bytes(keys.dojo_state_key(CLUSTER))
+        archive.proxy.add(method="GET", path=state_key, status=500, body=s3_error("InternalError"), times=None)
+        dojo.clear_requests()
+        second = night()
+        assert second.code == 3, second.stderr
+        [error] = second.errors()
+        assert error.startswith("DefectDojo import failed, the run is archived: cannot read the DefectDojo state, "
+                                "nothing was sent: cannot download s3://"), error  # fmt: skip
+        assert dojo.requests == [], "no call to DefectDojo without the state"
+        assert archive.direct().get_bytes(keys.dojo_state_key(CLUSTER)) == saved, "the state is not overwritten"
+        assert second.events("prune_finished"), "retention still runs"
+        archive.proxy.rules.clear()
+        third = night()
+        assert third.code == 0, third.stderr
+        assert third.events("dojo_finished")[0]["reimported"] == 0, "the state read again: every test unchanged"

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -249,6 +250,24 @@ def test_a_summary_control_listed_twice_is_one_finding() -> None:
     entry = {"id": "5.0", "name": "Seccomp", "severity": "HIGH", "totalFail": 2}
     summary = {"summary": {"failCount": 1}, "summaryReport": {"controlCheck": [entry, dict(entry)]}}
     assert [f.title for f in trivy(compliance(CONTROLS, summary))] == ["TrivyClusterCompliance 5.0 totalFail: 2"]
+
+
+@pytest.mark.parametrize(("second", "findings"), [("b", 2), ("a", 1)], ids=["specs-differ", "specs-equal"])
+def test_two_compliance_reports_keep_the_summary_controls_their_specs_make_distinct(second: str, findings: int) -> None:
+    """The parser builds a summary control's finding from the spec too (its control's description and check ids):
+    two compliance reports whose summaries agree but whose specs differ are two findings in DefectDojo, and the
+    document keeps both; equal in spec too, they are one finding twice, and one is left out."""
+    entry = {"id": "1", "name": "Privileged", "severity": "HIGH", "totalFail": 1}
+    status = {"summary": {"failCount": 1}, "summaryReport": {"controlCheck": [entry]}}
+    reports = [compliance([{"id": "1", "name": "Privileged", "description": text, "checks": [{"id": "AVD-KSV-0017"}]}],
+                          status) for text in ("a", second)]  # fmt: skip
+    reports[1]["metadata"]["name"] = "k8s-pss-restricted"
+    labelled = [{**r, "metadata": {**r["metadata"], "labels": {}}} for r in reports]  # the parser needs labels
+    raw = parse(TRIVY_OPERATOR, json.dumps(labelled).encode())
+    assert len({hash_code(TRIVY_OPERATOR, f) for f in raw}) == findings
+    converted = trivy(*reports)
+    assert {hash_code(TRIVY_OPERATOR, f) for f in converted} == {hash_code(TRIVY_OPERATOR, f) for f in raw}
+    assert len(converted) == findings
 
 
 @pytest.mark.parametrize(

@@ -96,7 +96,8 @@ def distinct_findings(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
     hash_code collapse into one at the next reimport and the other is closed although nothing changed (DefectDojo
     issue #9290). The parser builds those fields from the entry and its CR's `trivy-operator.*` labels, so two
     entries equal in all of them are one finding twice: the same package version found at two paths of one
-    container, the same compliance check listed twice for one target. The first is kept.
+    container, the same compliance check listed twice for one target. A summary control's finding takes its
+    description and vulnerability ids from the spec as well (`_spec_key`). The first is kept.
     """
     seen: set[tuple[Any, ...]] = set()
 
@@ -121,10 +122,24 @@ def distinct_findings(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 result["checks"] = [c for c in result["checks"] if first(("detail", *head, *_compliance_key(c)))]
         summary = report.get("status", {}).get("summaryReport")
         if isinstance(summary, dict):
+            controls = report.get("spec", {}).get("compliance", {}).get("controls", [])
             summary["controlCheck"] = [
-                c for c in summary["controlCheck"] if first(("summary", *(_key(c, k) for k in _SUMMARY_FIELDS)))
+                c
+                for c in summary["controlCheck"]
+                if first(("summary", *(_key(c, k) for k in _SUMMARY_FIELDS), _spec_key(controls, c.get("id"))))
             ]
     return reports
+
+
+def _spec_key(controls: list[dict[str, Any]], control_id: Any) -> str:
+    """What a summary control's finding takes from the spec: the description and check ids of each spec control of
+    its id (the parser hashes both), so that two compliance reports' controls equal in the summary alone stay two."""
+    matching = [
+        (c.get("description"), [check.get("id") for check in c["checks"]])
+        for c in controls
+        if c.get("id") == control_id
+    ]
+    return orjson.dumps(matching).decode()
 
 
 def convert_report(obj: Mapping[str, Any]) -> dict[str, Any]:

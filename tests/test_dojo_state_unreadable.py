@@ -4,7 +4,8 @@ The state is what keeps a split test's findings in their parts (plan.PartsBefore
 closes against. Read as "no state" after a failed read (an outage, a read cut short), a night laid split tests out
 as on a first night, moved findings between parts (DefectDojo closes them in one and opens them anew in another,
 losing their triage) and then overwrote the state with tonight's tests alone. Only a state that is certainly absent
-(the store answered, and it is not there) is a first night.
+(the store answered, and it is not there) is a first night. A state that cannot be saved after the reimports costs
+only a resend the next night.
 """
 
 from __future__ import annotations
@@ -83,3 +84,30 @@ def test_a_state_that_is_not_json_is_an_error_naming_what_to_do(tmp_path: Path) 
 def test_a_state_certainly_absent_is_a_first_night(tmp_path: Path) -> None:
     assert load_state(FileStore(tmp_path.as_uri()), "prod").tests == {}
     assert load_state(None, "prod").tests == {}
+
+
+class RefusingSave(FileStore):
+    """A directory archive that takes every object but the state, as an S3 store failing the state's PUT."""
+
+    def put_bytes(self, data: bytes, key: str) -> None:
+        if key == STATE:
+            raise ArchiveError(f"cannot upload s3://bucket/{key}: the S3 store answered 500 InternalError")
+        super().put_bytes(data, key)
+
+
+def test_a_state_that_cannot_be_saved_costs_a_resend_and_closes_or_doubles_nothing(harness: Harness) -> None:
+    """The reimports DefectDojo accepted stand; the state keeps the night before. The next night finds the grown
+    test's new placement again (by hash, from the same state) and sends it once more: nothing closed, nothing
+    opened twice, and the night after sends nothing."""
+    harness.sync([web(*CVES)], max_document_bytes=LIMIT)
+    working = harness.store
+    harness.store = RefusingSave(working.url)
+    with pytest.raises(ArchiveError, match="500 InternalError"):
+        harness.sync([web(*CVES, *MORE)], max_document_bytes=LIMIT)
+    placed = {f["title"]: (f["id"], f["test"]) for f in harness.dojo.findings()}
+    harness.store = working
+    again = harness.sync([web(*CVES, *MORE)], max_document_bytes=LIMIT)
+    assert again.reimported and again.failed == []
+    assert {f["title"]: (f["id"], f["test"]) for f in harness.dojo.findings()} == placed
+    assert len(placed) == 80 and len(harness.dojo.findings(active=True)) == 80
+    assert harness.sync([web(*CVES, *MORE)], max_document_bytes=LIMIT).reimported == []

@@ -11,6 +11,7 @@ import pytest
 from exporter.config import Settings, load_settings
 from tests.dojo_harness import TOKEN, Harness
 from tests.dojo_standin import DojoStandin
+from tests.kube_standin import StandinFactory
 
 
 @pytest.fixture
@@ -34,3 +35,11 @@ def dojo() -> Iterator[DojoStandin]:
 def harness(tmp_path: Path, dojo: DojoStandin) -> Harness:
     """Get + sync night after night into `dojo`, with the state kept in a directory archive."""
     return Harness(tmp_path, dojo)
+
+
+@pytest.fixture
+def standins() -> Iterator[StandinFactory]:
+    """Kubernetes API stand-ins, as many as a test starts, all closed after it."""
+    factory = StandinFactory()
+    yield factory
+    factory.close_all()

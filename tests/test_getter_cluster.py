@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +34,6 @@ def served(scanners: tuple[Scanner, ...] = (Scanner.TRIVY, Scanner.KUBESCAPE)) -
 
 def list_item(obj: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in obj.items() if key not in ("apiVersion", "kind")}
-
-
-@pytest.fixture
-def standins() -> Iterator[StandinFactory]:
-    factory = StandinFactory()
-    yield factory
-    factory.close_all()
 
 
 @pytest.fixture

@@ -8,11 +8,10 @@ from __future__ import annotations
 import io
 import json
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from exporter.catalog import Scanner, resolve
@@ -180,13 +179,6 @@ def test_a_list_item_that_is_not_an_object_is_skipped_as_malformed_and_masks_not
 
 
 # --- from a cluster (the HTTP stand-in of the Kubernetes API) -------------------------------------------------------
-
-
-@pytest.fixture
-def standins() -> Iterator[StandinFactory]:
-    factory = StandinFactory()
-    yield factory
-    factory.close_all()
 
 
 def from_cluster(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +52,9 @@ def test_masking_twice_changes_nothing(match: str) -> None:
 
 
 def test_mask_secret_report_masks_every_match_and_leaves_the_input_alone() -> None:
-    report = {"secrets": [{"ruleID": "aws-access-key-id", "match": AWS_KEY}, {"ruleID": "x", "match": CENSORED},
-                          {"ruleID": "no-match"}, "not an object"], "summary": {"criticalCount": 1}}  # fmt: skip
+    secrets = [{"ruleID": "aws-access-key-id", "match": AWS_KEY}, {"ruleID": "x", "match": CENSORED},
+               {"ruleID": "no-match"}, "not an object"]  # fmt: skip
+    report: dict[str, Any] = {"secrets": secrets, "summary": {"criticalCount": 1}}
     masked, count = mask_secret_report(report)
     assert count == 1
     assert masked == {"secrets": [{"ruleID": "aws-access-key-id", "match": "AKIA****************  (20 characters)"},
@@ -131,13 +132,6 @@ def test_with_masking_off_the_secrets_are_written_as_served(
 ) -> None:
     text = run_text(from_files(tmp_path, settings_with(mask_secrets=False)))
     assert AWS_KEY in text and GITHUB_TOKEN in text
-
-
-@pytest.fixture
-def standins() -> Iterator[StandinFactory]:
-    factory = StandinFactory()
-    yield factory
-    factory.close_all()
 
 
 def test_get_from_the_cluster_masks_uncensored_secrets(

@@ -325,8 +325,9 @@ def _units(
     settings: DojoSettings,
     before: PartsBefore | None = None,
 ) -> list[_Unit]:
-    """Each workload as one unit, or, when its own document passes the limit or its findings were in several parts
-    before (they stay there), each of its findings as one."""
+    """Each workload as one unit, or each of its findings as one: when its own document passes the limit, when its
+    findings were in several parts before (they stay there), and when some were in a part before and some are new
+    (the old stay in their part, wherever the new have to go)."""
     workloads: dict[str, list[dict[str, Any]]] = {}
     for obj in objects:
         workloads.setdefault(str(convert.workload_of(obj)), []).append(obj)
@@ -334,7 +335,9 @@ def _units(
     for workload, group in workloads.items():
         document = _convert(scan_type, group, settings)
         identities = finding_identities(scan_type, document)
-        if len(document) <= limit and len(_parts_held(identities, before)) <= 1:
+        held = _parts_held(identities, before)
+        new = before is not None and not identities <= before.placed.keys()
+        if len(document) <= limit and (not held or (len(held) == 1 and not new)):
             units.append(_Unit(workload.encode(), tuple(group), identities=identities))
             continue
         for fragment in documents.split_findings(scan_type, document):

@@ -275,6 +275,20 @@ class DojoClient:
         return bool(page.get("count") or page.get("results"))
 
 
+# DRF's words for a key it does not take (TokenAuthentication; NotAuthenticated when no key reached it). Each is a
+# key to fix, not a role to grant: a malformed key told "lacks permission" would send the operator to grant one.
+_KEY_REJECTIONS = frozenset(
+    {
+        "Invalid token.",  # no such key
+        "User inactive or deleted.",  # the key's user was deactivated
+        "Invalid token header. No credentials provided.",  # an empty key
+        "Invalid token header. Token string should not contain spaces.",  # pasted with its `Token ` prefix
+        "Invalid token header. Token string should not contain invalid characters.",  # older DRF: not ASCII
+        "Authentication credentials were not provided.",  # no Authorization header reached DefectDojo
+    }
+)
+
+
 def _rejected_key(response: requests.Response) -> bool:
     """DefectDojo answers a bad or missing key with 403 (Session auth comes first in its DRF settings), not 401."""
     if response.status_code != 403:
@@ -283,7 +297,7 @@ def _rejected_key(response: requests.Response) -> bool:
         detail = str(response.json().get("detail", ""))
     except (ValueError, AttributeError):
         return False
-    return detail in ("Invalid token.", "Authentication credentials were not provided.")
+    return detail in _KEY_REJECTIONS
 
 
 def resolve_api_key(settings: DojoSettings) -> str:

@@ -207,11 +207,15 @@ def template_scenarios(sample: Objects, nights: Nights) -> list[tuple[str, Calla
 
 def split_scenarios(sample: Objects, nights: Nights) -> list[tuple[str, Callable[[], Objects], dict[str, Any]]]:
     """(night, its objects, settings): the cluster's first nights, every test split into parts of 16 KiB at most; then
-    a workload's test grows past its parts and shrinks back."""
+    a workload's test grows past its parts and shrinks back; then coredns, whole in a part, gains one finding, which
+    its part cannot hold beside the rest (its old findings must stay there)."""
     frontend = next(i for i, obj in enumerate(sample) if obj["kind"] == "VulnerabilityReport"
                     and obj["metadata"]["name"].startswith("replicaset-frontend-"))  # fmt: skip
     fixed = [obj for i, obj in enumerate(sample) if i != frontend]
     grown = [*sample[:frontend], with_more_vulnerabilities(sample[frontend], 60), *sample[frontend + 1 :]]
+    coredns = next(i for i, obj in enumerate(sample) if obj["kind"] == "VulnerabilityReport"
+                   and obj["metadata"]["name"].startswith("replicaset-coredns-"))  # fmt: skip
+    gained = [*sample[:coredns], with_more_vulnerabilities(sample[coredns], 1), *sample[coredns + 1 :]]
     small = {"dojo.max_document_bytes": 16 * 1024}
     return [
         ("first sync, parts of 16 KiB", lambda: sample, small),
@@ -221,6 +225,8 @@ def split_scenarios(sample: Objects, nights: Nights) -> list[tuple[str, Callable
         ("the workload with 60 more findings: its test grows past its parts", lambda: grown, small),
         ("unchanged, grown", lambda: grown, small),
         ("the 60 fixed", lambda: sample, small),
+        ("a workload one part held gains a finding the part cannot hold beside the rest", lambda: gained, small),
+        ("unchanged, gained", lambda: gained, small),
     ]
 
 

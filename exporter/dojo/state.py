@@ -66,12 +66,13 @@ class SyncState:
 
 
 def load_state(store: Store | None, cluster: str) -> SyncState:
-    """The last state, or an empty one (first run, no archive, or a state of another schema version).
+    """The last state, or an empty one (first run, or no archive).
 
     A state the store holds but could not give back (an outage, a read cut short, refused) is an error, never "no
     state": a sync without it would lay out split tests as on a first night, moving findings between parts, which
     DefectDojo closes in one part and opens anew in another, and would then overwrite the state with tonight's
-    tests alone.
+    tests alone. A state of another schema version (written by a newer exporter, then run with an older one) is
+    refused for the same reason.
     """
     if store is None:
         return SyncState()
@@ -89,8 +90,13 @@ def load_state(store: Store | None, cluster: str) -> SyncState:
             f"the DefectDojo state {key} in the archive is not JSON ({error}), nothing was sent; restore it from a "
             "backup of the bucket, or delete it to start over (every test is then sent again as on a first night)"
         ) from error
-    if not isinstance(document, dict) or document.get("schema_version") != SCHEMA_VERSION:
-        return SyncState()
+    version = document.get("schema_version") if isinstance(document, dict) else None
+    if version != SCHEMA_VERSION or not isinstance(document.get("tests", {}), dict):
+        raise DojoError(
+            f"the DefectDojo state {key} in the archive is not one this version reads (schema_version {version!r}, "
+            f"this version reads {SCHEMA_VERSION}), nothing was sent; run the version that wrote it, or delete it to "
+            "start over (every test is then sent again as on a first night)"
+        )
     return SyncState(dict(document.get("tests") or {}))
 
 

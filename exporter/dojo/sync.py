@@ -123,18 +123,26 @@ def _active_by_scope(state: SyncState) -> dict[str, dict[str, int]]:
 def parts_before(state: SyncState) -> dict[str, PartsBefore]:
     """Test key -> how it was sent last (`<key>#<part>/<parts>`, or whole: part 1 of 1) and the part each of its
     findings was in: a split test stays split and a whole one that grows past the limit keeps its findings in part 1
-    (plan._documents)."""
+    (plan._documents).
+
+    The count is taken from the parts that hold findings (or whose findings were never recorded), and from the
+    emptied ones only when no other is left: an emptied part stays in the state for good, and a version before
+    `de1365a` split a shrinking test anew (`#1/8` ... emptied beside the live `#1/4` ...), which read as a count of 8
+    would send every finding into the old parts and empty the live ones."""
     counts: dict[str, int] = {}
+    emptied: dict[str, int] = {}
     placed: dict[str, dict[str, int]] = {}
     for key in state.tests:
         base, _, suffix = key.partition("#")
         part, _, parts = suffix.partition("/") if suffix else ("1", "", "1")  # sent whole: part 1 of 1
         if not (part.isdigit() and parts.isdigit()):
             continue
-        counts[base] = max(counts.get(base, 0), int(parts))
-        for identity in state.identities(key) or ():
+        identities = state.identities(key)
+        held = emptied if identities == frozenset() else counts
+        held[base] = max(held.get(base, 0), int(parts))
+        for identity in identities or ():
             placed.setdefault(base, {})[identity] = int(part)
-    return {base: PartsBefore(count, placed.get(base, {})) for base, count in counts.items()}
+    return {base: PartsBefore(counts.get(base) or emptied[base], placed.get(base, {})) for base in counts | emptied}
 
 
 def _checked_keys(plan: DojoPlan, state: SyncState) -> list[str]:
